@@ -1,0 +1,35 @@
+"""Import every domain's tables so ``Base.metadata`` knows them all.
+
+Alembic's env and the test fixtures import this module; application code
+imports the domain modules it needs directly.
+"""
+
+from leadscore.agents.models import Agent
+from leadscore.core.audit import AuditEntry
+from leadscore.core.database import Base
+from leadscore.core.outbox import OutboxMessage
+from leadscore.enrichment.models import Property
+from leadscore.integrations.models import AttributeColumn, ImportRun
+from leadscore.interactions.models import Interaction
+from leadscore.leads.models import Lead, Outcome
+from leadscore.registry.models import ModelVersion
+from leadscore.routing.models import Assignment
+from leadscore.scoring.models import Score
+
+metadata = Base.metadata
+
+__all__ = [
+    "Agent",
+    "Assignment",
+    "AttributeColumn",
+    "AuditEntry",
+    "ImportRun",
+    "Interaction",
+    "Lead",
+    "ModelVersion",
+    "OutboxMessage",
+    "Outcome",
+    "Property",
+    "Score",
+    "metadata",
+]
