@@ -3,17 +3,31 @@
 from __future__ import annotations
 
 import os
+import socket
 import uuid
+from functools import lru_cache
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 PG_ENV = "LEADSCORE_TEST_DATABASE_URL"
+# The server every developer machine and CI has; used when the variable is unset.
+LOCAL_PG = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@lru_cache
+def _local_server_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 5432), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 def postgres_admin_url() -> str | None:
-    url = os.environ.get(PG_ENV)
+    """The configured test server, else the local one if it answers, else None (skip)."""
+    url = os.environ.get(PG_ENV) or (LOCAL_PG if _local_server_answers() else None)
     if not url:
         return None
     if url.startswith("postgresql://"):

@@ -8,11 +8,12 @@ from leadscore.agents.models import Agent
 from leadscore.core.audit import AuditEntry
 from leadscore.core.database import Base
 from leadscore.core.outbox import OutboxMessage
+from leadscore.core.scheduler_models import ScheduledRun
 from leadscore.enrichment.models import Property
 from leadscore.integrations.models import AttributeColumn, ImportRun
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead, Outcome
-from leadscore.registry.models import ModelVersion
+from leadscore.registry.models import DriftEvent, ModelVersion, TrainingJob
 from leadscore.routing.models import Assignment
 from leadscore.scoring.models import Score
 
@@ -23,6 +24,7 @@ __all__ = [
     "Assignment",
     "AttributeColumn",
     "AuditEntry",
+    "DriftEvent",
     "ImportRun",
     "Interaction",
     "Lead",
@@ -30,6 +32,8 @@ __all__ = [
     "OutboxMessage",
     "Outcome",
     "Property",
+    "ScheduledRun",
     "Score",
+    "TrainingJob",
     "metadata",
 ]

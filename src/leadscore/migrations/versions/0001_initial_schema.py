@@ -104,6 +104,9 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_model_versions')),
     sa.UniqueConstraint('kind', 'dataset', 'version', name=op.f('uq_model_versions_kind_dataset_version'))
     )
+    with op.batch_alter_table('model_versions', schema=None) as batch_op:
+        batch_op.create_index('uq_model_versions_one_champion', ['kind', 'dataset'], unique=True, sqlite_where=sa.text("state = 'champion'"), postgresql_where=sa.text("state = 'champion'"))
+
     op.create_table('outbox',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('topic', sa.String(length=100), nullable=False),
@@ -144,6 +147,32 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('properties', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_properties_postcode_price'), ['postcode', 'price'], unique=False)
+
+    op.create_table('scheduled_runs',
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('last_started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_status', sa.String(length=20), nullable=True),
+    sa.Column('last_message', sa.Text(), nullable=True),
+    sa.Column('locked_by', sa.String(length=100), nullable=True),
+    sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduled_runs'))
+    )
+    op.create_table('drift_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('model_version_id', sa.Integer(), nullable=False),
+    sa.Column('detected_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('subject', sa.String(length=200), nullable=False),
+    sa.Column('psi', sa.Float(), nullable=False),
+    sa.Column('severity', sa.String(length=10), nullable=False),
+    sa.Column('window_start', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('window_end', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('details', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.ForeignKeyConstraint(['model_version_id'], ['model_versions.id'], name=op.f('fk_drift_events_model_version_id_model_versions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_drift_events'))
+    )
+    with op.batch_alter_table('drift_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_drift_events_model_version_id_detected_at'), ['model_version_id', 'detected_at'], unique=False)
 
     op.create_table('leads',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -196,6 +225,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_leads_email'), ['email'], unique=False)
         batch_op.create_index(batch_op.f('ix_leads_postcode'), ['postcode'], unique=False)
 
+    op.create_table('training_jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('dataset', sa.String(length=64), nullable=False),
+    sa.Column('trigger', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('requested_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('model_version_id', sa.Integer(), nullable=True),
+    sa.Column('promoted', sa.Boolean(), nullable=False),
+    sa.Column('message', sa.Text(), nullable=True),
+    sa.Column('options', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name=op.f('ck_training_jobs_status')),
+    sa.ForeignKeyConstraint(['model_version_id'], ['model_versions.id'], name=op.f('fk_training_jobs_model_version_id_model_versions'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_training_jobs'))
+    )
     op.create_table('assignments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lead_id', sa.Integer(), nullable=False),
@@ -288,6 +334,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assignments_agent_id_ended_at'))
 
     op.drop_table('assignments')
+    op.drop_table('training_jobs')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leads_postcode'))
         batch_op.drop_index(batch_op.f('ix_leads_email'))
@@ -296,6 +343,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_leads_agent_id'))
 
     op.drop_table('leads')
+    with op.batch_alter_table('drift_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_drift_events_model_version_id_detected_at'))
+
+    op.drop_table('drift_events')
+    op.drop_table('scheduled_runs')
     with op.batch_alter_table('properties', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_properties_postcode_price'))
 
@@ -304,6 +356,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_outbox_dispatched_at_id'))
 
     op.drop_table('outbox')
+    with op.batch_alter_table('model_versions', schema=None) as batch_op:
+        batch_op.drop_index('uq_model_versions_one_champion', sqlite_where=sa.text("state = 'champion'"), postgresql_where=sa.text("state = 'champion'"))
+
     op.drop_table('model_versions')
     op.drop_table('import_runs')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
