@@ -21,6 +21,7 @@ from rich.progress import (
 )
 
 from leadscore.core.config import ConfigError
+from leadscore.core.errors import LeadscoreError
 from leadscore.core.runtime import Runtime
 
 console = Console()
@@ -29,7 +30,7 @@ err_console = Console(stderr=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class UserError(Exception):
+class UserError(LeadscoreError):
     """An error caused by the user's input: printed as one line, exit code 2."""
 
 
@@ -40,7 +41,7 @@ def clean_errors(func: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (ConfigError, UserError) as exc:
+        except (ConfigError, LeadscoreError) as exc:
             err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 

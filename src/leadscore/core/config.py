@@ -14,12 +14,14 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadscore.core.errors import LeadscoreError
+
 DATABASE_SCHEMES = ("sqlite", "postgresql")
 REDIS_SCHEMES = ("redis", "rediss", "unix")
 BROKER_SCHEMES = ("amqp", "amqps")
 
 
-class ConfigError(Exception):
+class ConfigError(LeadscoreError):
     """A setting is wrong; the message names the variable and says why."""
 
 

@@ -17,10 +17,11 @@ from sqlalchemy.orm import Session
 
 from leadscore.core import audit, outbox
 from leadscore.core.database import utcnow
+from leadscore.core.errors import LeadscoreError
 from leadscore.registry.models import ModelVersion
 
 
-class RegistryError(Exception):
+class RegistryError(LeadscoreError):
     """A registry operation that cannot be done as asked (message says why)."""
 
 

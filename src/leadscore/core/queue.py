@@ -1,0 +1,191 @@
+"""Background work, written once: in-process (embedded) or RabbitMQ (production).
+
+Work enters through the transactional outbox (``core.outbox.enqueue``) and is
+handed to a queue only after commit by ``dispatch_outbox``. Handlers are
+registered by topic with ``tasks.handler`` and must be idempotent: delivery
+is at-least-once (a worker that dies before acknowledging gets the message
+again).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue as stdlib_queue
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadscore.core.database import session_scope, utcnow
+from leadscore.core.outbox import OutboxMessage
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[dict[str, Any]], None]
+QUEUE_NAME = "leadscore.tasks"
+
+
+class TaskRegistry:
+    """Topic → handler. Domains register their handlers in their ``tasks.py``."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[str, Handler] = {}
+
+    def register(self, topic: str, handler: Handler) -> None:
+        self._handlers[topic] = handler
+
+    def handle(self, topic: str, payload: dict[str, Any]) -> None:
+        handler = self._handlers.get(topic)
+        if handler is None:
+            # Events nobody handles in-process (e.g. only webhooks subscribe) are not errors.
+            log.debug("no handler for %s", topic)
+            return
+        handler(payload)
+
+    @property
+    def topics(self) -> list[str]:
+        return sorted(self._handlers)
+
+
+class TaskQueue(Protocol):
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None: ...
+    def close(self) -> None: ...
+
+
+class InProcessQueue:
+    """A thread that runs handlers in this process; nothing to install."""
+
+    def __init__(self, registry: TaskRegistry) -> None:
+        self.registry = registry
+        self._items: stdlib_queue.Queue[tuple[str, dict[str, Any], str] | None] = stdlib_queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="leadscore-tasks", daemon=True)
+        self._thread.start()
+
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
+        self._items.put((topic, payload, message_id))
+
+    def join(self) -> None:
+        """Wait until everything published so far has been handled (tests, CLI)."""
+        self._items.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._items.get()
+            try:
+                if item is None:
+                    return
+                topic, payload, message_id = item
+                try:
+                    self.registry.handle(topic, payload)
+                except Exception:
+                    log.exception("task %s (%s) failed", topic, message_id)
+            finally:
+                self._items.task_done()
+
+    def close(self) -> None:
+        self._items.put(None)
+        self._thread.join(timeout=10)
+
+
+class RabbitMQQueue:
+    """Publishes persistent messages to a durable RabbitMQ queue with publisher confirms."""
+
+    def __init__(self, url: str) -> None:
+        import pika
+
+        self._pika = pika
+        self._url = url
+        self._lock = threading.Lock()
+        self._connection: Any = None
+        self._channel: Any = None
+
+    def _ensure(self) -> Any:
+        if self._channel is None or self._channel.is_closed:
+            self._connection = self._pika.BlockingConnection(self._pika.URLParameters(self._url))
+            self._channel = self._connection.channel()
+            self._channel.queue_declare(queue=QUEUE_NAME, durable=True)
+            self._channel.confirm_delivery()
+        return self._channel
+
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
+        body = json.dumps({"topic": topic, "payload": payload}, default=str).encode()
+        properties = self._pika.BasicProperties(
+            delivery_mode=2, message_id=message_id, content_type="application/json", type=topic
+        )
+        with self._lock:
+            try:
+                self._ensure().basic_publish("", QUEUE_NAME, body, properties, mandatory=True)
+            except (self._pika.exceptions.AMQPConnectionError, self._pika.exceptions.ChannelClosed):
+                self._channel = None  # reconnect once, then let the outbox retry later
+                self._ensure().basic_publish("", QUEUE_NAME, body, properties, mandatory=True)
+
+    def close(self) -> None:
+        with self._lock:
+            if self._connection is not None and self._connection.is_open:
+                self._connection.close()
+            self._connection = self._channel = None
+
+
+def consume_rabbitmq(
+    url: str, registry: TaskRegistry, *, stop: threading.Event | None = None, prefetch: int = 16
+) -> None:
+    """Worker loop: handle each message, acknowledge only after the handler succeeded."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.queue_declare(queue=QUEUE_NAME, durable=True)
+    channel.basic_qos(prefetch_count=prefetch)
+    try:
+        for method, _properties, body in channel.consume(QUEUE_NAME, inactivity_timeout=1):
+            if stop is not None and stop.is_set():
+                break
+            if method is None:
+                continue
+            try:
+                message = json.loads(body)
+                registry.handle(message["topic"], message["payload"])
+            except Exception:
+                log.exception("task failed; requeueing")
+                channel.basic_nack(method.delivery_tag, requeue=True)
+                continue
+            channel.basic_ack(method.delivery_tag)
+    finally:
+        try:
+            channel.cancel()
+            connection.close()
+        except Exception:  # the connection may already be gone
+            pass
+
+
+def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, limit: int = 500) -> int:
+    """Publish committed outbox rows and mark them sent; returns how many were sent.
+
+    A row is marked only after the broker confirmed it, so a crash in between
+    re-sends it (at-least-once). On PostgreSQL, SKIP LOCKED lets several
+    dispatchers run side by side.
+    """
+    sent = 0
+    with session_scope(sessions) as session:
+        query = (
+            select(OutboxMessage)
+            .where(OutboxMessage.dispatched_at.is_(None))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        for message in session.scalars(query):
+            try:
+                task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}")
+            except Exception as exc:
+                message.attempts += 1
+                message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                break  # the broker is unhealthy: keep order, try again on the next tick
+            message.dispatched_at = utcnow()
+            message.attempts += 1
+            sent += 1
+    return sent
