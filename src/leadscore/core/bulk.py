@@ -17,12 +17,6 @@ from sqlalchemy.orm import Session
 MAX_PARAMETERS = 30_000
 
 
-def _chunks(rows: Sequence[dict[str, Any]], width: int) -> Iterable[Sequence[dict[str, Any]]]:
-    size = max(1, MAX_PARAMETERS // max(1, width))
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
-
-
 def insert_rows(session: Session, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Plain multi-row INSERT (executemany); every row must have the same keys."""
     if rows:
@@ -48,16 +42,18 @@ def upsert_rows(
     module = postgresql if dialect == "postgresql" else sqlite
     columns = list(rows[0].keys())
     update = [c for c in (update if update is not None else columns) if c not in key]
-    for chunk in _chunks(rows, len(columns)):
-        statement = module.insert(table).values(list(chunk))
-        if update:
-            statement = statement.on_conflict_do_update(
-                index_elements=list(key),
-                set_={c: statement.excluded[c] for c in update},
-            )
-        else:
-            statement = statement.on_conflict_do_nothing(index_elements=list(key))
-        session.execute(statement)
+    # One single-row statement run as executemany: it compiles once and is
+    # cached, where a multi-row VALUES statement is recompiled for every
+    # chunk (7-10x slower at a few thousand rows per call).
+    statement = module.insert(table)
+    if update:
+        statement = statement.on_conflict_do_update(
+            index_elements=list(key),
+            set_={c: statement.excluded[c] for c in update},
+        )
+    else:
+        statement = statement.on_conflict_do_nothing(index_elements=list(key))
+    session.execute(statement, list(rows))
 
 
 def existing_keys(
@@ -66,11 +62,23 @@ def existing_keys(
     """Map natural keys that already exist to their primary key ``id``."""
     values = list(dict.fromkeys(values))
     found: dict[tuple[Any, ...], int] = {}
+    if not values:
+        return found
     columns = [table.c[name] for name in key]
-    step = max(1, MAX_PARAMETERS // (len(key) + 1))
+    # Key parts that are the same for every value (typically the dataset)
+    # become an equality: a composite IN list defeats the index on PostgreSQL.
+    constant = [i for i in range(len(key)) if len({v[i] for v in values}) == 1]
+    varying = [i for i in range(len(key)) if i not in constant]
+    fixed = [columns[i] == values[0][i] for i in constant]
+    step = max(1, MAX_PARAMETERS // (len(varying) + 1))
     for start in range(0, len(values), step):
         batch = values[start : start + step]
-        condition = tuple_(*columns).in_(batch) if len(key) > 1 else columns[0].in_([v[0] for v in batch])
-        for row in session.execute(select(table.c.id, *columns).where(condition)):
+        if not varying:
+            condition = fixed
+        elif len(varying) == 1:
+            condition = [*fixed, columns[varying[0]].in_([v[varying[0]] for v in batch])]
+        else:
+            condition = [*fixed, tuple_(*(columns[i] for i in varying)).in_([tuple(v[i] for i in varying) for v in batch])]
+        for row in session.execute(select(table.c.id, *columns).where(*condition)):
             found[tuple(row[1:])] = row[0]
     return found

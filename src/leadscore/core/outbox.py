@@ -32,4 +32,6 @@ class OutboxMessage(Base):
 def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:
     message = OutboxMessage(topic=topic, payload=payload)
     session.add(message)
+    # Tells the unit of work to wake the dispatcher once this transaction commits.
+    session.info["outbox_written"] = True
     return message

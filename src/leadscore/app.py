@@ -1,0 +1,97 @@
+"""The FastAPI application: ``create_app()`` wires settings, services and routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from leadscore import __version__
+from leadscore.core import problems
+from leadscore.core.config import Settings
+from leadscore.core.deps import RuntimeDep
+from leadscore.core.services import Services
+
+API_DESCRIPTION = """
+Open, explainable lead scoring. Every endpoint except the health checks needs an
+API key in the `Authorization: Bearer <key>` header (create one with
+`leadscore apikey create`). Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def create_app(settings: Settings | None = None, *, services: Services | None = None) -> FastAPI:
+    """Build the app; pass ``services`` to share already-open connections (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = services is None
+        active = services or Services.open(settings)
+        app.state.services = active
+        app.state.runtime = active.runtime
+        app.state.notify_outbox = active.dispatcher.notify
+        active.dispatcher.start()
+        try:
+            yield
+        finally:
+            if owned:
+                active.close()
+            else:
+                active.dispatcher.stop()
+
+    app = FastAPI(
+        title="leadscore API",
+        version=__version__,
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+    )
+    problems.install(app)
+    _health_routes(app)
+    from leadscore.routes import domain_routers
+
+    for router in domain_routers():
+        app.include_router(router, prefix="/v1")
+    return app
+
+
+def _health_routes(app: FastAPI) -> None:
+    @app.get("/healthz", tags=["health"], summary="Liveness: the process answers.")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: database, cache and broker reachable.")
+    def readyz(runtime: RuntimeDep) -> dict[str, object]:
+        from fastapi.responses import JSONResponse
+
+        active: Services = app.state.services
+        checks: dict[str, str] = {}
+        try:
+            with runtime.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            checks["database"] = "ok"
+        except Exception as exc:  # report, do not raise: this endpoint's job is to tell
+            checks["database"] = f"error: {type(exc).__name__}"
+        checks["cache"] = "ok" if active.cache.ping() else "error: unreachable"
+        if runtime.settings.broker_url:
+            checks["broker"] = "ok" if _broker_answers(runtime.settings.broker_url) else "error: unreachable"
+        else:
+            checks["broker"] = "ok (in-process)"
+        ready = all(v.startswith("ok") for v in checks.values())
+        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
+                            status_code=200 if ready else 503)
+
+
+def _broker_answers(url: str) -> bool:
+    import pika
+
+    try:
+        parameters = pika.URLParameters(url)
+        parameters.socket_timeout = 2
+        parameters.blocked_connection_timeout = 2
+        pika.BlockingConnection(parameters).close()
+        return True
+    except Exception:
+        return False

@@ -1,0 +1,50 @@
+"""FastAPI dependencies: settings, runtime and the request's unit of work.
+
+The request owns its transaction: ``get_session`` commits after the path
+function returns and before the response is sent (``scope="function"``), so
+a failed commit becomes an error response instead of a silently lost write.
+Work the request queued in the outbox is dispatched right after the commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.orm import Session
+
+from leadscore.core.config import Settings
+from leadscore.core.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime = getattr(request.app.state, "runtime", None)
+    if runtime is None:  # the lifespan did not run: a wiring bug, say so loudly
+        raise RuntimeError("application runtime is not initialised (lifespan not run)")
+    return runtime
+
+
+def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
+    return runtime.settings
+
+
+def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+    session = runtime.sessions()
+    try:
+        yield session
+        wrote_outbox = bool(session.info.pop("outbox_written", False))
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+    notify = getattr(request.app.state, "notify_outbox", None)
+    if wrote_outbox and notify is not None:
+        notify()
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

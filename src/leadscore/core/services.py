@@ -1,0 +1,46 @@
+"""Everything a running process (API server, worker, command) shares, built once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from leadscore.core.cache import Cache, make_cache
+from leadscore.core.config import Settings
+from leadscore.core.dispatcher import OutboxDispatcher
+from leadscore.core.queue import InProcessQueue, RabbitMQQueue, TaskQueue, TaskRegistry
+from leadscore.core.runtime import Runtime
+
+
+@dataclass
+class Services:
+    runtime: Runtime
+    cache: Cache
+    tasks: TaskRegistry
+    queue: TaskQueue
+    dispatcher: OutboxDispatcher
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.runtime.settings
+
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, consume_in_process: bool | None = None) -> Services:
+        """Connect everything. With a broker URL, work goes to RabbitMQ workers;
+        without one (or when ``consume_in_process``), handlers run in this process."""
+        runtime = Runtime.open(settings)
+        cache = make_cache(runtime.settings.redis_url)
+        tasks = TaskRegistry()
+        in_process = consume_in_process if consume_in_process is not None else not runtime.settings.broker_url
+        task_queue: TaskQueue = InProcessQueue(tasks) if in_process else RabbitMQQueue(runtime.settings.broker_url)
+        services = cls(runtime, cache, tasks, task_queue, OutboxDispatcher(runtime.sessions, task_queue))
+        from leadscore.tasks import register_all
+
+        register_all(services)
+        return services
+
+    def close(self) -> None:
+        self.dispatcher.stop()
+        self.queue.close()
+        self.cache.close()
+        self.runtime.close()
