@@ -1,0 +1,119 @@
+"""Store scores with history, keep the lead's current score, report what changed.
+
+The ML core computes scores; this module records them. A change is
+"notable" (worth a ``score.changed`` event) when the grade changed or the
+score moved by at least ``min_delta`` points.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from leadscore.core.bulk import insert_rows
+from leadscore.core.database import utcnow
+from leadscore.leads.models import Lead
+from leadscore.scoring.models import Score
+
+
+@dataclass(frozen=True)
+class ScoreRecord:
+    """What the scorer produced for one lead, in storable form."""
+
+    lead_id: int
+    probability: float
+    score: int
+    grade: str
+    reasons: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ScoreChange:
+    lead_id: int
+    score: int
+    grade: str
+    previous_score: int | None
+    previous_grade: str | None
+
+    @property
+    def delta(self) -> int | None:
+        return None if self.previous_score is None else self.score - self.previous_score
+
+    def notable(self, min_delta: int) -> bool:
+        return (
+            self.previous_score is None
+            or self.grade != self.previous_grade
+            or abs(self.score - self.previous_score) >= min_delta
+        )
+
+
+def store(
+    session: Session,
+    records: Sequence[ScoreRecord],
+    *,
+    model_version_id: int | None,
+    shadow: bool = False,
+    scored_at: datetime | None = None,
+) -> list[ScoreChange]:
+    """Append score rows; for champion scores also update each lead's current score."""
+    if not records:
+        return []
+    scored_at = scored_at or utcnow()
+    ids = [r.lead_id for r in records]
+    previous = {
+        row.id: (row.current_score, row.current_grade)
+        for row in session.execute(select(Lead.id, Lead.current_score, Lead.current_grade).where(Lead.id.in_(ids)))
+    }
+    rows, changes = [], []
+    for record in records:
+        before_score, before_grade = previous.get(record.lead_id, (None, None))
+        change = ScoreChange(record.lead_id, record.score, record.grade, before_score, before_grade)
+        changes.append(change)
+        rows.append(
+            {
+                "lead_id": record.lead_id,
+                "model_version_id": model_version_id,
+                "scored_at": scored_at,
+                "probability": float(record.probability),
+                "score": int(record.score),
+                "grade": record.grade,
+                "delta": None if shadow else change.delta,
+                "reasons": record.reasons,
+                "shadow": shadow,
+            }
+        )
+    insert_rows(session, Score.__table__, rows)
+    if not shadow:
+        session.execute(
+            update(Lead),
+            [
+                {"id": r.lead_id, "current_score": int(r.score), "current_grade": r.grade, "scored_at": scored_at}
+                for r in records
+            ],
+        )
+    return changes
+
+
+def current(session: Session, lead_id: int) -> Score | None:
+    return session.scalar(
+        select(Score)
+        .where(Score.lead_id == lead_id, Score.shadow.is_(False))
+        .order_by(Score.scored_at.desc(), Score.id.desc())
+        .limit(1)
+    )
+
+
+def history(session: Session, lead_id: int, *, limit: int = 50, include_shadow: bool = False) -> list[Score]:
+    query = select(Score).where(Score.lead_id == lead_id)
+    if not include_shadow:
+        query = query.where(Score.shadow.is_(False))
+    return list(session.scalars(query.order_by(Score.scored_at.desc(), Score.id.desc()).limit(limit)))
+
+
+def notable_changes(changes: Iterable[ScoreChange], min_delta: int) -> list[ScoreChange]:
+    return [c for c in changes if c.notable(min_delta)]
