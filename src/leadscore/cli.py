@@ -75,12 +75,28 @@ def db_current() -> None:
 
 def _register_subcommands() -> None:
     # Sub-apps live with their domains; imported here so `leadscore --help` lists them.
+    from leadscore.core.security.cli import apikey_app
+
+    app.add_typer(apikey_app, name="apikey")
     from leadscore.integrations.cli import import_app
 
     app.add_typer(import_app, name="import")
     from leadscore.demo.cli import demo_command
 
     app.command("demo")(demo_command)
+    from leadscore.registry.cli import models_app
+    from leadscore.registry.train_cli import evaluate_command, monitor_app, train_command
+
+    app.add_typer(models_app, name="models")
+    app.add_typer(monitor_app, name="monitor")
+    app.command("train")(train_command)
+    app.command("evaluate")(evaluate_command)
+    from leadscore.scoring.cli import score_command
+
+    app.command("score")(score_command)
+    from leadscore.webhooks.cli import webhook_app
+
+    app.add_typer(webhook_app, name="webhook")
 
 
 _register_subcommands()

@@ -56,7 +56,9 @@ class Lead(Base):
     # Where it came from
     source: Mapped[str | None] = mapped_column(String(100))
     channel: Mapped[str | None] = mapped_column(String(50))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When the lead arrived; NULL when an import did not say (the import time is
+    # not a substitute: it would turn file order into a fake "lead age" feature).
+    created_at: Mapped[datetime | None]
     status: Mapped[str] = mapped_column(String(20), default="new")
 
     # Property interest

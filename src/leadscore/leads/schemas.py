@@ -118,7 +118,7 @@ class LeadRead(BaseModel):
     phone: str | None
     source: str | None
     channel: str | None
-    created_at: datetime
+    created_at: datetime | None
     status: str
     intent: str | None
     property_type: str | None

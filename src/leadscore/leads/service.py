@@ -150,7 +150,7 @@ def _decode_cursor(cursor: str, sort: str) -> tuple[Any, int]:
         if data["s"] != sort or not isinstance(data["id"], int):
             raise ValueError
         value = data["v"]
-        if sort.lstrip("-") == "created_at":
+        if sort.lstrip("-") == "created_at" and value is not None:
             value = datetime.fromisoformat(value)
         elif value is not None and not isinstance(value, int):
             raise ValueError
@@ -189,14 +189,13 @@ def list_leads(
     column = {"score": Lead.current_score, "created_at": Lead.created_at, "id": Lead.id}[field]
     if cursor:
         value, last_id = _decode_cursor(cursor, sort)
-        query = query.where(_after(column, value, last_id, descending, nullable=field == "score"))
+        query = query.where(_after(column, value, last_id, descending, nullable=field != "id"))
     if field == "id":
         order = [Lead.id.desc() if descending else Lead.id.asc()]
-    elif field == "score":
-        # Unscored leads last in either direction; NULL ordering differs by backend, so spell it out.
-        order = [Lead.current_score.is_(None), column.desc() if descending else column.asc(), Lead.id.asc()]
     else:
-        order = [column.desc() if descending else column.asc(), Lead.id.asc()]
+        # NULLs (unscored, or arrival time unknown) last in either direction; NULL
+        # ordering differs by backend, so spell it out.
+        order = [column.is_(None), column.desc() if descending else column.asc(), Lead.id.asc()]
     rows = list(session.scalars(query.order_by(*order).limit(limit + 1)))
     next_cursor = None
     if len(rows) > limit:

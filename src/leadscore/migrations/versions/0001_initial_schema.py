@@ -36,6 +36,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_agents')),
     sa.UniqueConstraint('dataset', 'external_id', name=op.f('uq_agents_dataset_external_id'))
     )
+    op.create_table('api_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('scopes', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('rate_limit', sa.String(length=50), nullable=True),
+    sa.Column('created_by', sa.String(length=100), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_api_keys')),
+    sa.UniqueConstraint('prefix', name=op.f('uq_api_keys_prefix'))
+    )
     op.create_table('attribute_columns',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('dataset', sa.String(length=64), nullable=False),
@@ -75,6 +90,7 @@ def upgrade() -> None:
     sa.Column('rows_failed', sa.Integer(), nullable=False),
     sa.Column('error_report', sa.String(length=500), nullable=True),
     sa.Column('options', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('stats', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.Column('message', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_import_runs'))
     )
@@ -158,6 +174,45 @@ def upgrade() -> None:
     sa.Column('locked_until', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_scheduled_runs'))
     )
+    op.create_table('webhook_events',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('message_id', sa.String(length=64), nullable=False),
+    sa.Column('type', sa.String(length=64), nullable=False),
+    sa.Column('data', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('dedup_key', sa.String(length=128), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_events')),
+    sa.UniqueConstraint('message_id', name=op.f('uq_webhook_events_message_id'))
+    )
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_events_created_at'), ['created_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_events_dedup_key_created_at'), ['dedup_key', 'created_at'], unique=False)
+
+    op.create_table('webhook_subscriptions',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('url', sa.String(length=2048), nullable=False),
+    sa.Column('description', sa.String(length=500), nullable=True),
+    sa.Column('event_types', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('secret', sa.String(length=100), nullable=False),
+    sa.Column('previous_secret', sa.String(length=100), nullable=True),
+    sa.Column('previous_secret_expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('disabled_reason', sa.Text(), nullable=True),
+    sa.Column('disabled_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('consecutive_failures', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscriptions'))
+    )
+    op.create_table('api_key_usage',
+    sa.Column('key_id', sa.Integer(), nullable=False),
+    sa.Column('day', sa.Date(), nullable=False),
+    sa.Column('route', sa.String(length=200), nullable=False),
+    sa.Column('status_class', sa.String(length=3), nullable=False),
+    sa.Column('requests', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['key_id'], ['api_keys.id'], name=op.f('fk_api_key_usage_key_id_api_keys'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('key_id', 'day', 'route', 'status_class', name=op.f('pk_api_key_usage'))
+    )
     op.create_table('drift_events',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('model_version_id', sa.Integer(), nullable=False),
@@ -184,7 +239,7 @@ def upgrade() -> None:
     sa.Column('phone', sa.String(length=50), nullable=True),
     sa.Column('source', sa.String(length=100), nullable=True),
     sa.Column('channel', sa.String(length=50), nullable=True),
-    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('status', sa.String(length=20), nullable=False),
     sa.Column('intent', sa.String(length=10), nullable=True),
     sa.Column('property_type', sa.String(length=50), nullable=True),
@@ -242,6 +297,31 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['model_version_id'], ['model_versions.id'], name=op.f('fk_training_jobs_model_version_id_model_versions'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_training_jobs'))
     )
+    op.create_table('webhook_deliveries',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('event_id', sa.Integer(), nullable=False),
+    sa.Column('subscription_id', sa.Integer(), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
+    sa.Column('manual', sa.Boolean(), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('response_status', sa.Integer(), nullable=True),
+    sa.Column('response_body', sa.Text(), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('duration_ms', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('queued_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('pending', 'sending', 'succeeded', 'failed')", name=op.f('ck_webhook_deliveries_status')),
+    sa.ForeignKeyConstraint(['event_id'], ['webhook_events.id'], name=op.f('fk_webhook_deliveries_event_id_webhook_events'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['subscription_id'], ['webhook_subscriptions.id'], name=op.f('fk_webhook_deliveries_subscription_id_webhook_subscriptions'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries')),
+    sa.UniqueConstraint('event_id', 'subscription_id', 'attempt', name=op.f('uq_webhook_deliveries_event_id_subscription_id_attempt'))
+    )
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_status_subscription_id_event_id'), ['status', 'subscription_id', 'event_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_webhook_deliveries_subscription_id_id'), ['subscription_id', 'id'], unique=False)
+
     op.create_table('assignments',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lead_id', sa.Integer(), nullable=False),
@@ -334,6 +414,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_assignments_agent_id_ended_at'))
 
     op.drop_table('assignments')
+    with op.batch_alter_table('webhook_deliveries', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_subscription_id_id'))
+        batch_op.drop_index(batch_op.f('ix_webhook_deliveries_status_subscription_id_event_id'))
+
+    op.drop_table('webhook_deliveries')
     op.drop_table('training_jobs')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leads_postcode'))
@@ -347,6 +432,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_drift_events_model_version_id_detected_at'))
 
     op.drop_table('drift_events')
+    op.drop_table('api_key_usage')
+    op.drop_table('webhook_subscriptions')
+    with op.batch_alter_table('webhook_events', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_webhook_events_dedup_key_created_at'))
+        batch_op.drop_index(batch_op.f('ix_webhook_events_created_at'))
+
+    op.drop_table('webhook_events')
     op.drop_table('scheduled_runs')
     with op.batch_alter_table('properties', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_properties_postcode_price'))
@@ -367,4 +459,5 @@ def downgrade() -> None:
 
     op.drop_table('audit_log')
     op.drop_table('attribute_columns')
+    op.drop_table('api_keys')
     op.drop_table('agents')

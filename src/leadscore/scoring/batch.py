@@ -1,0 +1,154 @@
+"""Batch scoring: rescore a dataset's leads in the database, or score a file without storing it.
+
+Both work in chunks so memory stays bounded whatever the size.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from leadscore.core import outbox
+from leadscore.core.database import session_scope, utcnow
+from leadscore.core.errors import LeadscoreError
+from leadscore.interactions.frames import interactions_frame
+from leadscore.leads.frames import leads_frame
+from leadscore.leads.models import Lead
+from leadscore.registry import service as registry
+from leadscore.scoring import service
+from leadscore.scoring.service import ScoreRecord
+
+Progress = Callable[[int, int], None]
+
+
+class NoModel(LeadscoreError):
+    pass
+
+
+@dataclass
+class BatchSummary:
+    scored: int = 0
+    skipped_no_consent: int = 0
+    changed: int = 0
+    model_version: int | None = None
+    model_kind: str = ""
+
+
+def _now_naive() -> np.datetime64:
+    return np.datetime64(utcnow().replace(tzinfo=None), "ns")
+
+
+def records_from_frame(scored: pd.DataFrame) -> list[ScoreRecord]:
+    records = []
+    for row in scored.itertuples(index=False):
+        records.append(ScoreRecord(
+            lead_id=int(row.lead_id), probability=float(row.probability), score=int(round(row.score)),
+            grade=str(row.grade),
+            reasons={"base_score": float(row.base_score), "top_positive": list(row.top_positive),
+                     "top_negative": list(row.top_negative)},
+        ))
+    return records
+
+
+def rescore_dataset(
+    sessions: sessionmaker[Session],
+    *,
+    dataset: str,
+    chunk: int = 20_000,
+    min_delta: int = 5,
+    open_only: bool = False,
+    progress: Progress | None = None,
+) -> BatchSummary:
+    """Rescore every lead of a dataset with its champion; commits once per chunk."""
+    with session_scope(sessions) as session:
+        champion = registry.get_champion(session, dataset=dataset)
+        if champion is None:
+            raise NoModel(f"dataset {dataset!r} has no champion model: run `leadscore train --dataset {dataset}`")
+        artifact = registry.load_model(session, champion)
+        conditions = [Lead.dataset == dataset]
+        if open_only:
+            conditions.append(Lead.status.not_in(("won", "lost")))
+        ids = list(session.scalars(select(Lead.id).where(*conditions, Lead.consent_profiling.is_(True)).order_by(Lead.id)))
+        opted_out = session.scalar(select(func.count()).select_from(Lead).where(
+            *conditions, Lead.consent_profiling.is_(False))) or 0
+        version_id, version_number = champion.id, champion.version
+    model = artifact.model
+    summary = BatchSummary(skipped_no_consent=opted_out, model_version=version_number, model_kind=model.kind)
+    for start in range(0, len(ids), chunk):
+        batch = ids[start : start + chunk]
+        with session_scope(sessions) as session:
+            leads = leads_frame(session, dataset=dataset, lead_ids=batch)
+            interactions = interactions_frame(session, dataset=dataset, lead_ids=batch)
+            scored = model.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
+            changes = service.store(session, records_from_frame(scored), model_version_id=version_id)
+            notable = service.notable_changes(changes, min_delta)
+            for change in notable:
+                if change.previous_score is not None:
+                    outbox.enqueue(session, "score.changed", _change_payload(change))
+            summary.changed += sum(1 for c in notable if c.previous_score is not None)
+        summary.scored += len(batch)
+        if progress:
+            progress(summary.scored, len(ids))
+    return summary
+
+
+def _change_payload(change: service.ScoreChange) -> dict[str, Any]:
+    return {"lead_id": change.lead_id, "score": change.score, "grade": change.grade,
+            "previous_score": change.previous_score, "previous_grade": change.previous_grade, "delta": change.delta}
+
+
+def _read_chunks(path: Path, chunk: int) -> Iterator[pd.DataFrame]:
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".ndjson"):
+        yield from pd.read_json(path, lines=True, chunksize=chunk, dtype=False)
+    elif suffix == ".csv" or suffix == ".txt":
+        yield from pd.read_csv(path, chunksize=chunk, dtype=str, keep_default_na=False, na_values=[""])
+    else:
+        raise LeadscoreError(f"{path}: unknown file type {suffix!r}; use .csv or .jsonl")
+
+
+def score_file(
+    path: Path,
+    out: Path,
+    model: Any,
+    *,
+    id_column: str | None = None,
+    chunk: int = 50_000,
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Score every row of a CSV / JSON Lines file into ``out`` (CSV); nothing is stored."""
+    if not path.is_file():
+        raise LeadscoreError(f"{path}: no such file")
+    written = 0
+    with out.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["row", "id", "probability", "score", "grade", "reasons_positive", "reasons_negative"])
+        for frame in _read_chunks(path, chunk):
+            if id_column and id_column not in frame.columns:
+                raise LeadscoreError(f"{path}: no column {id_column!r}; columns are {', '.join(map(str, frame.columns))}")
+            frame = frame.reset_index(drop=True)
+            ids = frame[id_column].astype(str).tolist() if id_column else [""] * len(frame)
+            leads = frame.copy()
+            leads.insert(0, "lead_id", np.arange(written, written + len(frame)))
+            if "created_at" in leads:
+                leads["created_at"] = pd.to_datetime(leads["created_at"], errors="coerce", utc=True).dt.tz_localize(None)
+            scored = model.score(leads, None, as_of=_now_naive())
+            for i, row in enumerate(scored.itertuples(index=False)):
+                writer.writerow([
+                    written + i + 1, ids[i], f"{row.probability:.6f}", int(round(row.score)), row.grade,
+                    json.dumps([r["sentence"] for r in row.top_positive]),
+                    json.dumps([r["sentence"] for r in row.top_negative]),
+                ])
+            written += len(frame)
+            if progress:
+                progress(written)
+    return written
