@@ -24,8 +24,9 @@ from leadscore.core.config import ConfigError
 from leadscore.core.errors import LeadscoreError
 from leadscore.core.runtime import Runtime
 
-console = Console()
-err_console = Console(stderr=True)
+# Piped or captured output would otherwise be cut to 80 columns, wrapping tables.
+console = Console() if sys.stdout.isatty() else Console(width=160)
+err_console = Console(stderr=True) if sys.stderr.isatty() else Console(stderr=True, width=160)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

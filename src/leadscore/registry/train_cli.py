@@ -50,7 +50,7 @@ def train_command(
             )
         if result.status != "succeeded":
             raise UserError(f"training failed (job {result.job_id}): {result.message}; the champion is unchanged")
-        console.print(result.evaluation_text, highlight=False)
+        console.print(result.evaluation_text, highlight=False, soft_wrap=True)
         state = "promoted to champion" if result.promoted else "kept as candidate"
         console.print(f"\nversion {result.version} (id {result.version_id}) {state}: {result.decision}")
         if report_json:
@@ -86,7 +86,7 @@ def evaluate_command(
         if report is None:
             console.print(f"no held-out evaluation: {version.notes or 'rules model'}")
             return
-        console.print(format_report(report), highlight=False)
+        console.print(format_report(report), highlight=False, soft_wrap=True)
 
 
 @monitor_app.command("performance")
