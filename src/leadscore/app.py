@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from leadscore import __version__
-from leadscore.core import problems
+from leadscore.core import metrics, problems, security
 from leadscore.core.config import Settings
 from leadscore.core.deps import RuntimeDep
 from leadscore.core.services import Services
@@ -32,9 +32,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.runtime = active.runtime
         app.state.notify_outbox = active.dispatcher.notify
         active.dispatcher.start()
+        guard = security.open_guard(app, active)  # key cache, rate limiter, usage flusher
         try:
             yield
         finally:
+            guard.close()
             if owned:
                 active.close()
             else:
@@ -49,6 +51,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         docs_url="/docs",
     )
     problems.install(app)
+    security.install(app)  # rate-limit headers, usage counting, error docs in OpenAPI
+    metrics.install(app)  # outermost: times everything, serves /metrics
     _health_routes(app)
     from leadscore.routes import domain_routers
 

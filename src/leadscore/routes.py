@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from leadscore.core.security import api as keys_api
+from leadscore.webhooks import api as webhooks_api
+
 
 def domain_routers() -> list[APIRouter]:
     routers: list[APIRouter] = []
+    routers.append(keys_api.router)  # /v1/keys
+    routers.append(webhooks_api.router)  # /v1/webhooks
     return routers

@@ -6,10 +6,13 @@ unit of work is far too slow for that, so they go through Core statements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Table, insert, select, tuple_
+from sqlalchemy import Table, bindparam, insert, select, tuple_
+from sqlalchemy.engine import Dialect
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -34,26 +37,70 @@ def upsert_rows(
     """INSERT ... ON CONFLICT (key) DO UPDATE on both backends.
 
     ``update`` names the columns to overwrite on conflict (default: every
-    column given except the key). Rows must share the same keys.
+    column given except the key). Rows must share the same keys. Columns
+    left out get their Python-side default on insert and are not touched on
+    conflict, exactly as with an ORM insert.
     """
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    columns = list(rows[0].keys())
-    update = [c for c in (update if update is not None else columns) if c not in key]
-    # One single-row statement run as executemany: it compiles once and is
-    # cached, where a multi-row VALUES statement is recompiled for every
-    # chunk (7-10x slower at a few thousand rows per call).
-    statement = module.insert(table)
+    connection = session.connection()
+    columns = tuple(rows[0].keys())
+    update = tuple(c for c in (update if update is not None else columns) if c not in key)
+    plan = _upsert_plan(connection.dialect, table, columns, tuple(key), update)
+    defaults = {name: (arg(None) if callable(arg) else arg) for name, arg in plan.defaults}
+    processors = plan.processors
+    if plan.positional:
+        parameters: list[Any] = []
+        for row in rows:
+            values = {**defaults, **row}
+            parameters.append(
+                tuple(values[n] if processors[n] is None else processors[n](values[n]) for n in plan.order)
+            )
+    else:
+        parameters = []
+        for row in rows:
+            values = {**defaults, **row}
+            parameters.append(
+                {n: values[n] if processors[n] is None else processors[n](values[n]) for n in plan.order}
+            )
+    # Straight to the driver's executemany: SQLAlchemy's per-row parameter
+    # handling costs more than the database work at import sizes (3-4x).
+    connection.exec_driver_sql(plan.sql, parameters)
+
+
+@dataclass(frozen=True)
+class _UpsertPlan:
+    sql: str
+    order: tuple[str, ...]
+    positional: bool
+    processors: dict[str, Callable[[Any], Any] | None]
+    defaults: tuple[tuple[str, Any], ...]
+
+
+@lru_cache(maxsize=256)
+def _upsert_plan(
+    dialect: Dialect, table: Table, columns: tuple[str, ...], key: tuple[str, ...], update: tuple[str, ...]
+) -> _UpsertPlan:
+    """Compile one upsert shape once: SQL text, parameter order, type processors, defaults."""
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    defaults = tuple(
+        (c.key, c.default.arg)
+        for c in table.columns
+        if c.key not in columns and c.default is not None and not c.primary_key and not c.default.is_sequence
+    )
+    names = columns + tuple(name for name, _ in defaults)
+    statement = module.insert(table).values({n: bindparam(n, type_=table.c[n].type) for n in names})
     if update:
         statement = statement.on_conflict_do_update(
-            index_elements=list(key),
-            set_={c: statement.excluded[c] for c in update},
+            index_elements=list(key), set_={c: statement.excluded[c] for c in update}
         )
     else:
         statement = statement.on_conflict_do_nothing(index_elements=list(key))
-    session.execute(statement, list(rows))
+    compiled = statement.compile(dialect=dialect)
+    positional = bool(compiled.positional)
+    order = tuple(compiled.positiontup) if positional else names
+    processors = {n: table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names}
+    return _UpsertPlan(compiled.string, order, positional, processors, defaults)
 
 
 def existing_keys(

@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.core.errors import LeadscoreError
@@ -40,6 +40,26 @@ def _check_scheme(variable: str, url: str, allowed: tuple[str, ...]) -> str:
     except ValueError:
         raise ValueError(f"{variable}={mask_url(url)} has an invalid port") from None
     return url
+
+
+# One rate in the ``limits`` notation, a strict subset of what it parses: "600/minute",
+# "10 per second", "1000/5 minutes". Also the OpenAPI pattern of the keys API.
+RATE_PATTERN = r"^[1-9][0-9]{0,8}( ?/ ?| per )([1-9][0-9]{0,5} )?(second|minute|hour|day|month|year)s?$"
+
+
+def check_rate_limit(value: str) -> str:
+    """Validate and normalise one rate such as ``600/minute`` or ``10 per second``."""
+    import re
+
+    from limits import parse_many
+
+    normalised = value.strip().lower()
+    if re.fullmatch(RATE_PATTERN, normalised) and len(parse_many(normalised)) == 1:
+        return normalised
+    raise ValueError(
+        f"rate limit {value[:60]!r} is not valid: use one rate like '600/minute', "
+        "'10/second' or '5000 per hour'"
+    )
 
 
 def mask_url(url: str | None) -> str | None:
@@ -74,6 +94,57 @@ class Settings(BaseSettings):
     auto_upgrade: bool = Field(
         default=True, description="Apply database migrations on first use."
     )
+    rate_limit: str = Field(
+        default="600/minute",
+        description="Default per-API-key rate (a key may override it), e.g. '600/minute'.",
+    )
+    key_pepper: SecretStr | None = Field(
+        default=None,
+        description="Server-side secret mixed into API-key hashes. Unset: generated once "
+        "into LEADSCORE_HOME/key_pepper. Set it (same value everywhere) when several "
+        "machines share one database.",
+    )
+    key_cache_seconds: float = Field(
+        default=30.0, ge=0, le=3600,
+        description="How long a validated API key is trusted without a database lookup; "
+        "a key revoked in another process stops working within this time.",
+    )
+    usage_flush_seconds: float = Field(
+        default=5.0, gt=0, le=3600,
+        description="How often per-key usage counters are written to the database.",
+    )
+    metrics_require_key: bool = Field(
+        default=False, description="Require an admin API key to scrape /metrics."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=10.0, gt=0, le=120, description="Timeout of one webhook POST."
+    )
+    webhook_max_attempts: int = Field(
+        default=8, ge=1, le=50, description="Attempts per event and subscription before giving up."
+    )
+    webhook_backoff_base_seconds: float = Field(
+        default=5.0, ge=0, description="Retry n waits a random time up to base * 2**(n-1) (full jitter)."
+    )
+    webhook_backoff_max_seconds: float = Field(
+        default=3600.0, ge=0, description="Upper bound of one retry delay."
+    )
+    webhook_disable_after: int = Field(
+        default=16, ge=1, description="Consecutive failed attempts that disable a subscription."
+    )
+
+    promotion_tolerance: float = Field(
+        default=0.005, ge=0, le=0.5,
+        description="A retrained model replaces the champion unless its held-out ROC AUC is worse by more than this.",
+    )
+    retrain_interval_hours: float = Field(default=24.0, gt=0, description="How often models are retrained.")
+    drift_check_interval_hours: float = Field(default=6.0, gt=0, description="How often drift is checked.")
+    scheduler_enabled: bool = Field(
+        default=True, description="Run the embedded scheduler (retraining, drift checks) inside `leadscore serve`."
+    )
+    score_change_min_delta: int = Field(
+        default=5, ge=1, le=100,
+        description="A rescore emits score.changed when the grade changes or the score moves this many points.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -106,6 +177,21 @@ class Settings(BaseSettings):
             raise ValueError(f"LEADSCORE_LOG_LEVEL={value} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("rate_limit")
+    @classmethod
+    def _rate_limit(cls, value: str) -> str:
+        try:
+            return check_rate_limit(value)
+        except ValueError as exc:
+            raise ValueError(f"LEADSCORE_RATE_LIMIT: {exc}") from None
+
+    @field_validator("key_pepper")
+    @classmethod
+    def _key_pepper(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("LEADSCORE_KEY_PEPPER is too short: use at least 16 random characters")
+        return value
+
     @property
     def effective_database_url(self) -> str:
         return self.database_url or f"sqlite:///{self.home / 'leadscore.db'}"
@@ -124,6 +210,16 @@ class Settings(BaseSettings):
             "LEADSCORE_LOG_LEVEL": self.log_level,
             "LEADSCORE_IMPORT_BATCH_SIZE": str(self.import_batch_size),
             "LEADSCORE_AUTO_UPGRADE": str(self.auto_upgrade).lower(),
+            "LEADSCORE_RATE_LIMIT": self.rate_limit,
+            "LEADSCORE_KEY_PEPPER": "***" if self.key_pepper else f"(unset: generated in {self.home / 'key_pepper'})",
+            "LEADSCORE_KEY_CACHE_SECONDS": f"{self.key_cache_seconds:g}",
+            "LEADSCORE_USAGE_FLUSH_SECONDS": f"{self.usage_flush_seconds:g}",
+            "LEADSCORE_METRICS_REQUIRE_KEY": str(self.metrics_require_key).lower(),
+            "LEADSCORE_WEBHOOK_TIMEOUT_SECONDS": str(self.webhook_timeout_seconds),
+            "LEADSCORE_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
+            "LEADSCORE_WEBHOOK_BACKOFF_BASE_SECONDS": str(self.webhook_backoff_base_seconds),
+            "LEADSCORE_WEBHOOK_BACKOFF_MAX_SECONDS": str(self.webhook_backoff_max_seconds),
+            "LEADSCORE_WEBHOOK_DISABLE_AFTER": str(self.webhook_disable_after),
         }
 
 

@@ -70,8 +70,17 @@ class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType, list[Any]: JSONType}
 
 
+WRITE = {"sqlite_immediate": True}
+
+
 def _sqlite_begin(connection: Any) -> None:
-    connection.exec_driver_sql("BEGIN")
+    # A deferred transaction that reads and then writes fails with "database is
+    # locked" if another connection committed in between (WAL snapshots cannot
+    # be upgraded; busy_timeout does not help). Transactions that will write
+    # therefore begin IMMEDIATE and queue for the write lock up front; reads stay
+    # deferred so they never wait on writers.
+    immediate = connection.get_execution_options().get("sqlite_immediate", False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -122,10 +131,21 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
 
 
+def begin_write(session: Session) -> None:
+    """Mark the session's (not yet started) transaction as one that will write."""
+    session.connection(execution_options=WRITE)
+
+
 @contextmanager
-def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
-    """The unit of work of a job or command: commit on success, else roll back."""
+def session_scope(factory: sessionmaker[Session], *, write: bool = True) -> Iterator[Session]:
+    """The unit of work of a job or command: commit on success, else roll back.
+
+    ``write=False`` for read-only work, so SQLite does not make it queue for the
+    write lock.
+    """
     session = factory()
+    if write:
+        begin_write(session)
     try:
         yield session
         session.commit()

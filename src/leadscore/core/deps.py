@@ -15,6 +15,7 @@ from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
 from leadscore.core.config import Settings
+from leadscore.core.database import begin_write
 from leadscore.core.runtime import Runtime
 
 
@@ -31,6 +32,8 @@ def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
 
 def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
     session = runtime.sessions()
+    if request.method not in ("GET", "HEAD", "OPTIONS"):
+        begin_write(session)
     try:
         yield session
         wrote_outbox = bool(session.info.pop("outbox_written", False))

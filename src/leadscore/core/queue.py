@@ -29,21 +29,30 @@ QUEUE_NAME = "leadscore.tasks"
 
 
 class TaskRegistry:
-    """Topic → handler. Domains register their handlers in their ``tasks.py``."""
+    """Topic → handlers. Domains register theirs in their ``tasks.py``; a topic may
+    have several (e.g. rescoring and webhooks both react to one event)."""
 
     def __init__(self) -> None:
-        self._handlers: dict[str, Handler] = {}
+        self._handlers: dict[str, list[Handler]] = {}
 
     def register(self, topic: str, handler: Handler) -> None:
-        self._handlers[topic] = handler
+        self._handlers.setdefault(topic, []).append(handler)
+
+    def handlers(self, topic: str) -> list[Handler]:
+        return list(self._handlers.get(topic, ()))
 
     def handle(self, topic: str, payload: dict[str, Any]) -> None:
-        handler = self._handlers.get(topic)
-        if handler is None:
-            # Events nobody handles in-process (e.g. only webhooks subscribe) are not errors.
-            log.debug("no handler for %s", topic)
-            return
-        handler(payload)
+        """Run every handler; if any fails the message fails (and is retried), after
+        the others ran: handlers are idempotent, so re-running the ones that passed is safe."""
+        failures: list[Exception] = []
+        for handler in self._handlers.get(topic, ()):
+            try:
+                handler(payload)
+            except Exception as exc:
+                log.exception("handler %s for %s failed", getattr(handler, "__qualname__", handler), topic)
+                failures.append(exc)
+        if failures:
+            raise failures[0]
 
     @property
     def topics(self) -> list[str]:
@@ -169,6 +178,14 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     dispatchers run side by side.
     """
     sent = 0
+    # Most ticks find nothing: check with a plain read first, so an idle dispatcher
+    # never queues for SQLite's write lock.
+    with session_scope(sessions, write=False) as session:
+        pending = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None)).limit(1))
+    if pending is None:
+        return 0
+    # A write transaction from the start: marking rows sent must not fail on SQLite
+    # because a handler committed while we were publishing.
     with session_scope(sessions) as session:
         query = (
             select(OutboxMessage)

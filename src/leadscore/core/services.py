@@ -42,5 +42,9 @@ class Services:
     def close(self) -> None:
         self.dispatcher.stop()
         self.queue.close()
+        for extra in self.extras.values():
+            close = getattr(extra, "close", None)
+            if callable(close):
+                close()
         self.cache.close()
         self.runtime.close()

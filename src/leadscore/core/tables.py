@@ -9,6 +9,7 @@ from leadscore.core.audit import AuditEntry
 from leadscore.core.database import Base
 from leadscore.core.outbox import OutboxMessage
 from leadscore.core.scheduler_models import ScheduledRun
+from leadscore.core.security.models import ApiKey, ApiKeyUsage
 from leadscore.enrichment.models import Property
 from leadscore.integrations.models import AttributeColumn, ImportRun
 from leadscore.interactions.models import Interaction
@@ -16,11 +17,14 @@ from leadscore.leads.models import Lead, Outcome
 from leadscore.registry.models import DriftEvent, ModelVersion, TrainingJob
 from leadscore.routing.models import Assignment
 from leadscore.scoring.models import Score
+from leadscore.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 metadata = Base.metadata
 
 __all__ = [
     "Agent",
+    "ApiKey",
+    "ApiKeyUsage",
     "Assignment",
     "AttributeColumn",
     "AuditEntry",
@@ -35,5 +39,8 @@ __all__ = [
     "ScheduledRun",
     "Score",
     "TrainingJob",
+    "WebhookDelivery",
+    "WebhookEvent",
+    "WebhookSubscription",
     "metadata",
 ]

@@ -1,0 +1,1 @@
+"""Accuracy benchmark: the leadscore pipeline versus baselines on the shared datasets."""

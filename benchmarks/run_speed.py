@@ -1,0 +1,155 @@
+"""Scoring-speed benchmark: `python benchmarks/run_speed.py` → '## Scoring speed' in benchmarks/RESULTS.md.
+
+Synthetic data (leadscore.ml.synthetic), measured in-process on this machine:
+1. one lead with ~200 interactions scored with reasons (score_one), p50/p99 over many runs, beside
+   the pandas path (score on a 1-row DataFrame) and a plain LightGBM predict of one precomputed row;
+2. N leads (default 1,000,000, ~10 interactions each) scored with reasons from raw data, beside a plain
+   LightGBM predict (no reasons) on the same feature matrix and LightGBM's exact pred_contrib on a sample;
+3. training time on N leads / ~10N interactions.
+Options: --leads N (scoring size), --train-leads N (training size), --runs N (single-lead runs).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from benchmarks.accuracy.run import machine  # noqa: E402
+from leadscore.ml import TrainingConfig, train_conversion_model  # noqa: E402
+from leadscore.ml.synthetic import make_leads  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+
+
+def timed(fn):
+    t = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - t
+
+
+def single_lead(model, runs: int) -> dict:
+    leads, ix, _, _ = make_leads(50, mean_interactions=10, seed=11)
+    lead = leads.iloc[0].to_dict()
+    as_of = pd.Timestamp("2025-06-01")
+    rng = np.random.default_rng(0)
+    many = ix.sample(200, replace=True, random_state=0).assign(lead_id=lead["lead_id"])
+    many["occurred_at"] = as_of - pd.to_timedelta(rng.uniform(0, 120, 200), unit="D")
+    rows = many.to_dict("records")
+    lead_frame = leads.head(1)
+    x = model.builder.transform_one(lead, rows, as_of)
+
+    def sample(fn, n):
+        fn()
+        out = np.empty(n)
+        for i in range(n):
+            t = time.perf_counter()
+            fn()
+            out[i] = time.perf_counter() - t
+        return out * 1000
+
+    one = sample(lambda: model.score_one(lead, rows, as_of), runs)
+    feats = sample(lambda: model.builder.transform_one(lead, rows, as_of), runs)
+    plain = sample(lambda: model.estimator.booster_.predict(x, num_iteration=model.estimator.best_iteration_), runs)
+    pandas_path = sample(lambda: model.score(lead_frame, many, as_of=as_of), max(50, runs // 10))
+    return {"score_one": one, "features_only": feats, "lightgbm_predict_row": plain, "pandas_score": pandas_path,
+            "n_interactions": len(rows)}
+
+
+def bulk(model, n: int) -> dict:
+    (leads, ix, _, _), t_gen = timed(lambda: make_leads(n, mean_interactions=10, seed=12))
+    as_of = pd.Timestamp("2025-06-01")
+    scored, t_total = timed(lambda: model.score(leads, ix, as_of=as_of))
+    X, t_feat = timed(lambda: model.features(leads, ix, as_of=as_of).to_numpy())
+    _, t_noreason = timed(lambda: model.score(leads, ix, as_of=as_of, reasons=False))
+    booster = model.estimator.booster_
+    _, t_lgb = timed(lambda: booster.predict(X, num_iteration=model.estimator.best_iteration_))
+    k = min(20_000, n)
+    _, t_contrib = timed(lambda: booster.predict(X[:k], pred_contrib=True, num_iteration=model.estimator.best_iteration_))
+    assert len(scored) == n and scored["top_positive"].map(len).mean() > 0
+    return {"n": n, "n_interactions": len(ix), "total": t_total, "features": t_feat, "no_reasons": t_noreason,
+            "lightgbm_predict": t_lgb, "pred_contrib_rows_per_s": k / t_contrib, "generate": t_gen,
+            "trees": model.estimator.best_iteration_}
+
+
+def training(n: int) -> dict:
+    leads, ix, y, closed = make_leads(n, mean_interactions=10, seed=13)
+    model, t = timed(lambda: train_conversion_model(leads, y, ix, closed_at=closed, config=TrainingConfig(seed=0)))
+    return {"n": n, "n_interactions": len(ix), "seconds": t, "model": model,
+            "auc": model.evaluation.model["roc_auc"], "path": "holdout (large data)" if n > 200_000 else "CV"}
+
+
+def render(single: dict, big: dict, train: dict, baseline_train: dict | None) -> str:
+    p = {k: (np.percentile(v, 50), np.percentile(v, 99)) for k, v in single.items() if k != "n_interactions"}
+    lines = ["## Scoring speed", "",
+             f"Measured {dt.date.today().isoformat()} on {machine()} by `python benchmarks/run_speed.py` "
+             "(synthetic data from `leadscore.ml.synthetic`, in-process, wall clock).", "",
+             f"Model: boosted GAM, {big['trees']} trees (one feature each), trained on {train['n']:,} synthetic leads.",
+             "", f"### One lead with reasons ({single['n_interactions']} interactions), {len(single['score_one'])} runs",
+             "", "| path | p50 ms | p99 ms |", "|---|---|---|"]
+    names = {"score_one": "`score_one` (features + score + reasons, no pandas)",
+             "features_only": "`transform_one` (features only)",
+             "lightgbm_predict_row": "baseline: plain LightGBM `predict` of one precomputed row, no reasons",
+             "pandas_score": "baseline: pandas path, `score` on a 1-row DataFrame"}
+    for k, label in names.items():
+        lines.append(f"| {label} | {p[k][0]:.2f} | {p[k][1]:.2f} |")
+    lines += ["", f"Ratios (p50): pandas path / score_one = {p['pandas_score'][0] / p['score_one'][0]:.1f}x; "
+              f"score_one / plain LightGBM row predict = {p['score_one'][0] / p['lightgbm_predict_row'][0]:.1f}x.",
+              "", f"### {big['n']:,} leads with reasons ({big['n_interactions']:,} interactions)", "",
+              "| step | seconds |", "|---|---|",
+              f"| `score` with reasons, from raw leads + interactions | {big['total']:.1f} |",
+              f"| `score` without reasons | {big['no_reasons']:.1f} |",
+              f"| features only | {big['features']:.1f} |",
+              f"| baseline: plain LightGBM `predict` on the feature matrix (no reasons) | {big['lightgbm_predict']:.1f} |",
+              f"| LightGBM exact `pred_contrib` (TreeSHAP), extrapolated from {min(20_000, big['n']):,} rows | "
+              f"{big['n'] / big['pred_contrib_rows_per_s']:.1f} |", "",
+              f"Reasons cost {big['total'] - big['no_reasons']:.1f} s on top of scoring; "
+              f"the lookup-table contributions replace a TreeSHAP pass that would take "
+              f"{big['n'] / big['pred_contrib_rows_per_s'] / max(big['total'], 1e-9):.1f}x the whole scoring time.", "",
+              "### Training", "", "| leads | interactions | path | seconds | holdout AUC |", "|---|---|---|---|---|"]
+    for t in [x for x in (baseline_train, train) if x]:
+        lines.append(f"| {t['n']:,} | {t['n_interactions']:,} | {t['path']} | {t['seconds']:.0f} | {t['auc']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_section(text: str) -> None:
+    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
+    start = old.find("## Scoring speed")
+    if start < 0:
+        new = old.rstrip("\n") + "\n\n" + text
+    else:
+        end = old.find("\n## ", start + 1)
+        new = old[:start] + text + ("" if end < 0 else old[end + 1:])
+    RESULTS.write_text(new, encoding="utf-8")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--leads", type=int, default=1_000_000)
+    ap.add_argument("--train-leads", type=int, default=1_000_000)
+    ap.add_argument("--runs", type=int, default=2000)
+    args = ap.parse_args()
+    small = training(20_000)
+    print(f"training 20k: {small['seconds']:.1f}s")
+    train = training(args.train_leads) if args.train_leads != 20_000 else small
+    print(f"training {train['n']}: {train['seconds']:.1f}s")
+    model = train.pop("model")
+    small.pop("model", None)
+    single = single_lead(model, args.runs)
+    print({k: np.percentile(v, [50, 99]).round(3).tolist() for k, v in single.items() if k != "n_interactions"})
+    big = bulk(model, args.leads)
+    print(big)
+    write_section(render(single, big, train, small if train is not small else None))
+    print(f"wrote {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Per-key rate limits with the ``limits`` library, shared through Redis when configured.
+
+Strategy: **sliding window counter**, not a literal token bucket. ``limits``
+offers fixed window, moving window and sliding window counter; none is a
+token bucket. The sliding window counter is the closest in behaviour: like a
+bucket refilling at ``rate/period``, capacity comes back gradually (the
+previous window's count is weighted down as time passes) instead of all at
+once at a window edge, so there is no 2x burst at the boundary that a fixed
+window allows. It needs O(1) storage per key (two counters) and one atomic
+Lua script per hit on Redis, where the moving window keeps one entry per
+request (600 list items per key at 600/minute). The price: the count is an
+approximation that assumes the previous window's requests were spread evenly,
+and a client cannot save up unused quota beyond the limit itself (a bucket's
+capacity equals its rate here).
+
+Storage: ``memory://`` per process by default; ``LEADSCORE_REDIS_URL`` when
+set, so every API worker and machine draws from the same allowance. The
+identity is the key's public prefix, which is random per key, so installations
+(or test runs) sharing a Redis never collide.
+
+Headers on every authenticated response (IETF draft
+``draft-ietf-httpapi-ratelimit-headers``): the widely deployed trio
+``RateLimit-Limit``, ``RateLimit-Remaining``, ``RateLimit-Reset`` (seconds
+until at least one more request is available, 0 when nothing is in use) plus
+the structured ``RateLimit-Policy: "default";q=600;w=60`` and
+``RateLimit: "default";r=599;t=0`` of the later drafts. A refused request is a
+429 problem with ``Retry-After`` in whole seconds (at least 1).
+
+If Redis is unreachable the limiter fails open (the request passes and a
+warning is logged once a minute): an outage of the counter store should not
+take the whole API down with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+
+from limits import RateLimitItem, parse
+from limits.storage import storage_from_string
+from limits.strategies import SlidingWindowCounterRateLimiter
+
+from leadscore.core.config import check_rate_limit
+
+log = logging.getLogger(__name__)
+
+REDIS_KEY_PREFIX = "leadscore:ratelimit"
+POLICY_NAME = "default"
+
+
+@lru_cache(maxsize=1024)
+def parse_rate(rate: str) -> RateLimitItem:
+    return parse(check_rate_limit(rate))
+
+
+@dataclass(frozen=True, slots=True)
+class RateDecision:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_seconds: int
+    window_seconds: int
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "RateLimit-Limit": str(self.limit),
+            "RateLimit-Remaining": str(self.remaining),
+            "RateLimit-Reset": str(self.reset_seconds),
+            "RateLimit-Policy": f'"{POLICY_NAME}";q={self.limit};w={self.window_seconds}',
+            "RateLimit": f'"{POLICY_NAME}";r={self.remaining};t={self.reset_seconds}',
+        }
+        if not self.allowed:
+            headers["Retry-After"] = str(max(1, self.reset_seconds))
+        return headers
+
+
+def limits_uri(redis_url: str | None) -> str:
+    if not redis_url:
+        return "memory://"
+    # limits spells Redis over a Unix socket redis+unix://, the redis client unix://.
+    if redis_url.startswith("unix://"):
+        return "redis+unix://" + redis_url[len("unix://") :]
+    return redis_url
+
+
+class RateLimiter:
+    def __init__(self, redis_url: str | None = None, *, key_prefix: str = REDIS_KEY_PREFIX) -> None:
+        uri = limits_uri(redis_url)
+        self.shared = uri != "memory://"
+        options: dict[str, float | str | bool] = {}
+        if self.shared:
+            options = {"key_prefix": key_prefix, "socket_timeout": 1.0, "socket_connect_timeout": 1.0}
+        self.storage = storage_from_string(uri, **options)
+        self.strategy = SlidingWindowCounterRateLimiter(self.storage)
+        self._warned_at = 0.0
+
+    def hit(self, identity: str, rate: str) -> RateDecision:
+        """Count one request for ``identity`` against ``rate`` and say whether it may pass."""
+        item = parse_rate(rate)
+        window = int(item.get_expiry())
+        try:
+            allowed = self.strategy.hit(item, identity)
+            stats = self.strategy.get_window_stats(item, identity)
+        except Exception as exc:  # storage outage: fail open, loudly but not per request
+            now = time.monotonic()
+            if now - self._warned_at > 60:
+                self._warned_at = now
+                log.warning("rate-limit storage unavailable, not limiting: %s", exc)
+            return RateDecision(True, item.amount, item.amount, 0, window)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, window)
+
+    def clear(self, identity: str, rate: str) -> None:
+        self.strategy.clear(parse_rate(rate), identity)
+
+    def close(self) -> None:
+        timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry thread
+        if timer is not None:
+            timer.cancel()

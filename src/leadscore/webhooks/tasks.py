@@ -1,0 +1,127 @@
+"""Background work of the webhooks domain: deliver, sweep, and outbox bridges.
+
+Each handler owns its transactions (``session_scope``): the attempt is
+claimed and committed, the HTTP call runs outside any transaction, then the
+outcome (and any retry) is committed even when the POST failed, so the
+delivery log survives. Handlers are idempotent: a duplicate message for a
+row already succeeded, failed or in flight does nothing.
+
+Retries are rows in ``webhook_deliveries`` with ``next_attempt_at``;
+``deliver_due`` (run every few seconds by the scheduler, see
+``periodic_job``) queues those that are due, so they survive restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import weakref
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import httpx
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import Session
+
+from leadscore.core.database import session_scope, utcnow
+from leadscore.core.scheduler import PeriodicJob
+from leadscore.webhooks import delivery, service
+from leadscore.webhooks.signing import USER_AGENT
+
+if TYPE_CHECKING:
+    from leadscore.core.services import Services
+
+log = logging.getLogger(__name__)
+
+# Outbox topics other domains already write that become webhook events as is.
+BRIDGED_TOPICS = ("model.promoted", "drift.detected")
+HTTP_CLIENT = "webhooks.http"
+SWEEP_INTERVAL = timedelta(seconds=5)
+
+
+def http_client(services: Services) -> httpx.Client:
+    """One client per process; redirects are not followed (a 3xx is a failure)."""
+    client = services.extras.get(HTTP_CLIENT)
+    if client is None:
+        client = httpx.Client(follow_redirects=False, headers={"user-agent": USER_AGENT})
+        services.extras[HTTP_CLIENT] = client
+        weakref.finalize(services, client.close)
+    return client  # type: ignore[return-value]
+
+
+T = TypeVar("T")
+
+
+def _transaction(services: Services, work: Callable[[Session], T], *, tries: int = 5) -> T:
+    """Run ``work`` in its own committed transaction.
+
+    On SQLite a transaction that read before another connection committed
+    cannot write ("database is locked", SQLITE_BUSY_SNAPSHOT; the busy timeout
+    does not help); it was rolled back whole, so it is simply run again.
+    """
+    for attempt in range(1, tries + 1):
+        try:
+            with session_scope(services.runtime.sessions) as session:
+                return work(session)
+        except OperationalError as exc:
+            if not services.settings.is_sqlite or "locked" not in str(exc.orig) or attempt == tries:
+                raise
+            time.sleep(0.01 * attempt)
+    raise AssertionError("unreachable")
+
+
+def deliver(services: Services, payload: dict[str, Any]) -> None:
+    """Handler of ``webhook.deliver``: one attempt of one delivery row."""
+    settings = services.settings
+    delivery_id = int(payload["delivery_id"])
+    attempt = _transaction(services, lambda s: delivery.claim(s, delivery_id, settings=settings, now=utcnow()))
+    if attempt is None:
+        return
+    outcome = delivery.send(
+        http_client(services), attempt, timeout=settings.webhook_timeout_seconds, now=utcnow()
+    )
+    _transaction(services, lambda s: delivery.record(s, attempt, outcome, settings=settings, now=utcnow()))
+    services.dispatcher.notify()
+
+
+def deliver_due(services: Services, *, limit: int = 200) -> int:
+    """Queue due retries and abandoned attempts; returns how many were queued."""
+    queued = _transaction(
+        services, lambda s: delivery.requeue_due(s, settings=services.settings, now=utcnow(), limit=limit)
+    )
+    if queued:
+        services.dispatcher.notify()
+    return queued
+
+
+def periodic_job(services: Services) -> PeriodicJob:
+    """The sweep as a scheduler job (needs a scheduler ``poll_seconds`` of about 5)."""
+
+    def run() -> str:
+        return f"queued {deliver_due(services)} webhook deliveries"
+
+    return PeriodicJob("webhooks.deliver_due", SWEEP_INTERVAL, run, lease=timedelta(minutes=5))
+
+
+def dedup_key(topic: str, payload: dict[str, Any]) -> str:
+    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), default=str)
+    return f"{topic}:{hashlib.sha256(canonical.encode()).hexdigest()[:40]}"
+
+
+def _bridge(services: Services, topic: str):  # noqa: ANN202
+    def handle(payload: dict[str, Any]) -> None:
+        # A redelivered outbox message must not become a second event.
+        key = dedup_key(topic, payload)
+        _transaction(services, lambda s: service.emit(s, topic, payload, dedup_key=key))
+        services.dispatcher.notify()
+
+    return handle
+
+
+def register(services: Services) -> None:
+    services.tasks.register(delivery.DELIVER_TOPIC, lambda payload: deliver(services, payload))
+    for topic in BRIDGED_TOPICS:
+        services.tasks.register(topic, _bridge(services, topic))
