@@ -39,3 +39,14 @@ def test_notable_changes():
     assert service.ScoreChange(1, 55, "B", 50, "B").notable(5)
     assert service.ScoreChange(1, 51, "A", 50, "B").notable(5)
     assert service.ScoreChange(1, 51, "B", None, None).notable(5)
+
+
+def test_an_unchanged_score_adds_no_history_row(session):
+    lead = LeadFactory()
+    service.store(session, [_record(lead.id, 40, "C")], model_version_id=None)
+    service.store(session, [_record(lead.id, 48, "C")], model_version_id=None)
+    again = service.store(session, [_record(lead.id, 48, "C")], model_version_id=None)
+    assert again[0].delta == 0
+    history = service.history(session, lead.id)
+    assert [s.score for s in history] == [48, 40]
+    assert history[0].delta == 8

@@ -37,6 +37,7 @@ class NoModel(LeadscoreError):
 @dataclass
 class BatchSummary:
     scored: int = 0
+    shadow_models: int = 0
     skipped_no_consent: int = 0
     changed: int = 0
     model_version: int | None = None
@@ -74,6 +75,9 @@ def rescore_dataset(
         if champion is None:
             raise NoModel(f"dataset {dataset!r} has no champion model: run `leadscore train --dataset {dataset}`")
         artifact = registry.load_model(session, champion)
+        # Challengers score the same leads in shadow: stored, compared, never shown as current.
+        challengers = [(c.id, registry.load_model(session, c).model)
+                       for c in registry.get_challengers(session, dataset=dataset)]
         conditions = [Lead.dataset == dataset]
         if open_only:
             conditions.append(Lead.status.not_in(("won", "lost")))
@@ -82,7 +86,8 @@ def rescore_dataset(
             *conditions, Lead.consent_profiling.is_(False))) or 0
         version_id, version_number = champion.id, champion.version
     model = artifact.model
-    summary = BatchSummary(skipped_no_consent=opted_out, model_version=version_number, model_kind=model.kind)
+    summary = BatchSummary(skipped_no_consent=opted_out, model_version=version_number, model_kind=model.kind,
+                           shadow_models=len(challengers))
     for start in range(0, len(ids), chunk):
         batch = ids[start : start + chunk]
         with session_scope(sessions) as session:
@@ -90,6 +95,9 @@ def rescore_dataset(
             interactions = interactions_frame(session, dataset=dataset, lead_ids=batch)
             scored = model.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
             changes = service.store(session, records_from_frame(scored), model_version_id=version_id)
+            for challenger_id, challenger in challengers:
+                shadow = challenger.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
+                service.store(session, records_from_frame(shadow), model_version_id=challenger_id, shadow=True)
             notable = service.notable_changes(changes, min_delta)
             for change in notable:
                 if change.previous_score is not None:

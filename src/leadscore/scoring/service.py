@@ -60,7 +60,12 @@ def store(
     shadow: bool = False,
     scored_at: datetime | None = None,
 ) -> list[ScoreChange]:
-    """Append score rows; for champion scores also update each lead's current score."""
+    """Append score rows; for champion scores also update each lead's current score.
+
+    A champion score equal to the lead's current one (same score and grade) adds
+    no history row, so duplicate or no-op rescoring keeps history meaningful and
+    the trend (the last row's delta) intact; the lead's ``scored_at`` still moves.
+    """
     if not records:
         return []
     scored_at = scored_at or utcnow()
@@ -74,6 +79,8 @@ def store(
         before_score, before_grade = previous.get(record.lead_id, (None, None))
         change = ScoreChange(record.lead_id, record.score, record.grade, before_score, before_grade)
         changes.append(change)
+        if not shadow and change.delta == 0 and before_grade == record.grade:
+            continue
         rows.append(
             {
                 "lead_id": record.lead_id,

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # Outbox topics other domains already write that become webhook events as is.
-BRIDGED_TOPICS = ("model.promoted", "drift.detected")
+BRIDGED_TOPICS = ("model.promoted", "drift.detected", "lead.created", "score.changed")
 HTTP_CLIENT = "webhooks.http"
 SWEEP_INTERVAL = timedelta(seconds=5)
 

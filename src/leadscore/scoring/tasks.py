@@ -1,0 +1,141 @@
+"""Real-time scoring: a lead changed or got a new interaction → rescore it now.
+
+Handler of the outbox topic ``lead.rescore``. It scores with the champion of
+the lead's dataset (and challengers in shadow), stores the score, refreshes
+the cache and emits ``score.changed`` when the grade changed or the score
+moved by at least ``score_change_min_delta`` points. Idempotent: a duplicate
+message rescores again, which stores one more identical history row and
+emits nothing (no change).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.orm import Session
+
+from leadscore.core.database import session_scope, utcnow
+from leadscore.interactions.frames import interaction_records
+from leadscore.leads.frames import attribute_types, lead_record, naive_utc
+from leadscore.leads.models import Lead
+from leadscore.registry import service as registry
+from leadscore.scoring import service
+from leadscore.scoring.service import ScoreRecord
+
+if TYPE_CHECKING:
+    from leadscore.core.services import Services
+
+CACHE_PREFIX = "score:"
+
+
+def cache_key(lead_id: int) -> str:
+    return f"{CACHE_PREFIX}{lead_id}"
+
+
+class ModelCache:
+    """Loaded artifacts by version id; a promotion is picked up on the next lookup."""
+
+    def __init__(self) -> None:
+        self._models: dict[int, Any] = {}
+        self._lock = threading.Lock()
+
+    def get(self, session: Session, version_id: int) -> Any:
+        with self._lock:
+            model = self._models.get(version_id)
+        if model is None:
+            model = registry.load_model(session, registry.get(session, version_id)).model
+            with self._lock:
+                self._models[version_id] = model
+        return model
+
+    def clear(self) -> None:
+        with self._lock:
+            self._models.clear()
+
+
+def model_cache(services: Services) -> ModelCache:
+    cache = services.extras.get("scoring.models")
+    if cache is None:
+        cache = services.extras.setdefault("scoring.models", ModelCache())
+    return cache  # type: ignore[return-value]
+
+
+def score_payload(record: ScoreRecord, *, lead_id: int, model_version_id: int, scored_at: str,
+                  previous_score: int | None) -> dict[str, Any]:
+    """The cached / API representation of a lead's current score."""
+    return {
+        "lead_id": lead_id,
+        "probability": record.probability,
+        "score": record.score,
+        "grade": record.grade,
+        "trend": None if previous_score is None else record.score - previous_score,
+        "previous_score": previous_score,
+        "model_version_id": model_version_id,
+        "scored_at": scored_at,
+        **record.reasons,
+    }
+
+
+def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str, Any] | None:
+    """Score one lead with its dataset's champion inside the caller's transaction."""
+    lead = session.get(Lead, lead_id)
+    if lead is None or not lead.consent_profiling:
+        services.cache.delete(cache_key(lead_id))
+        return None
+    champion = registry.get_champion(session, dataset=lead.dataset)
+    if champion is None:
+        return None
+    models = model_cache(services)
+    record_in = lead_record(lead, attribute_types(session, lead.dataset))
+    interactions = interaction_records(session, lead_id)
+    now = naive_utc(utcnow())
+    result = models.get(session, champion.id).score_one(record_in, interactions, as_of=now)
+    record = _record(lead_id, result)
+    [change] = service.store(session, [record], model_version_id=champion.id)
+    for challenger in registry.get_challengers(session, dataset=lead.dataset):
+        shadow = models.get(session, challenger.id).score_one(record_in, interactions, as_of=now)
+        service.store(session, [_record(lead_id, shadow)], model_version_id=challenger.id, shadow=True)
+    previous = change.previous_score
+    if change.delta == 0:  # unchanged: keep reporting the last real movement
+        latest = service.current(session, lead_id)
+        if latest is not None and latest.delta is not None:
+            previous = record.score - latest.delta
+    payload = score_payload(record, lead_id=lead_id, model_version_id=champion.id,
+                            scored_at=utcnow().isoformat(), previous_score=previous)
+    if change.previous_score is not None and change.notable(services.settings.score_change_min_delta):
+        from leadscore.webhooks import service as webhooks
+
+        webhooks.emit(session, "score.changed", {
+            "lead_id": lead_id, "external_id": lead.external_id, "dataset": lead.dataset,
+            "score": record.score, "grade": record.grade, "previous_score": change.previous_score,
+            "previous_grade": change.previous_grade, "delta": change.delta,
+            "top_positive": record.reasons["top_positive"], "top_negative": record.reasons["top_negative"],
+        })
+    return payload
+
+
+def _record(lead_id: int, result: Any) -> ScoreRecord:
+    return ScoreRecord(
+        lead_id=lead_id, probability=float(result.probability), score=int(round(result.score)),
+        grade=result.grade, reasons={"base_score": float(result.base_score), "top_positive": result.top_positive,
+                                     "top_negative": result.top_negative},
+    )
+
+
+def register(services: Services) -> None:
+    def on_rescore(payload: dict[str, Any]) -> None:
+        lead_id = int(payload["lead_id"])
+        with session_scope(services.runtime.sessions) as session:
+            scored = rescore_lead(services, session, lead_id)
+        # Only after commit: readers must never see a cached score the database lacks.
+        if scored is not None:
+            services.cache.set(cache_key(lead_id), scored)
+        services.dispatcher.notify()
+
+    def on_promoted(_payload: dict[str, Any]) -> None:
+        model_cache(services).clear()
+        services.cache.clear_prefix(CACHE_PREFIX)
+
+    services.tasks.register("lead.rescore", on_rescore)
+    services.tasks.register("model.promoted", on_promoted)

@@ -1,0 +1,97 @@
+"""The real-time path: a new interaction rescores its lead, caches it, and emits score.changed."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from leadscore.core.database import session_scope
+from leadscore.core.services import Services
+from leadscore.interactions import service as interactions
+from leadscore.interactions.schemas import InteractionCreate
+from leadscore.leads import service as leads
+from leadscore.leads.models import Lead, Outcome
+from leadscore.leads.schemas import LeadCreate
+from leadscore.registry.tasks import run_training_job
+from leadscore.scoring import service as scores
+from leadscore.scoring.tasks import cache_key
+from leadscore.webhooks import service as webhooks
+from leadscore.webhooks.models import WebhookEvent
+
+
+@pytest.fixture
+def services(fresh_database):
+    active = Services.open(fresh_database)
+    yield active
+    active.close()
+
+
+def settle(services: Services) -> None:
+    for _ in range(5):
+        services.dispatcher.drain()
+        services.queue.join()
+
+
+def _history(session, n: int) -> None:
+    """A few closed leads: too few to train, so the rules model takes over (cold start)."""
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    for i in range(n):
+        lead = Lead(dataset="rt", external_id=f"h{i}", created_at=start + timedelta(days=i), attributes={},
+                    pre_approved=i % 2 == 0, timeline_months=3, status="won" if i % 3 == 0 else "lost")
+        session.add(lead)
+        session.flush()
+        session.add(Outcome(lead_id=lead.id, result=lead.status, closed_at=lead.created_at + timedelta(days=20)))
+
+
+def test_a_new_interaction_rescores_caches_and_notifies(services):
+    with session_scope(services.runtime.sessions) as session:
+        _history(session, 30)
+        webhooks.create(session, url="http://127.0.0.1:9/unused", event_types=["score.changed"], actor="test")
+    result = run_training_job(services.runtime.sessions, dataset="rt")
+    assert result.status == "succeeded" and result.promoted  # cold start: rules model becomes champion
+
+    with session_scope(services.runtime.sessions) as session:
+        lead, _ = leads.create(session, LeadCreate(dataset="rt", external_id="live-1", pre_approved=False), actor="t")
+        lead_id = lead.id
+    settle(services)
+    first = services.cache.get(cache_key(lead_id))
+    assert first is not None and first["trend"] is None
+    assert first["score"] == round(first["probability"] * 100) or 0 <= first["score"] <= 100
+
+    with session_scope(services.runtime.sessions) as session:
+        now = datetime.now(UTC)
+        items = [InteractionCreate(lead_id=lead_id, type=kind, occurred_at=now - timedelta(minutes=m), direction="inbound")
+                 for m, kind in enumerate(["listing_view"] * 12 + ["showing", "saved_search", "email_click"])]
+        interactions.ingest(session, items)
+        leads.update(session, lead_id, _update(pre_approved=True), actor="t")
+    settle(services)
+
+    second = services.cache.get(cache_key(lead_id))
+    with session_scope(services.runtime.sessions) as session:
+        history = scores.history(session, lead_id)
+        assert history[0].score == second["score"]
+        events = session.scalars(select(WebhookEvent).where(WebhookEvent.type == "score.changed")).all()
+    assert second["score"] > first["score"], "engagement and pre-approval must raise a rules score"
+    assert second["trend"] == second["score"] - first["score"]
+    assert any(e.data["lead_id"] == lead_id for e in events)
+    assert second["top_positive"], "a score carries the reasons behind it"
+    assert all({"feature", "sentence", "points"} <= set(r) for r in second["top_positive"])
+
+    # A duplicate message changes nothing and emits nothing.
+    with session_scope(services.runtime.sessions) as session:
+        from leadscore.core import outbox
+
+        outbox.enqueue(session, "lead.rescore", {"lead_id": lead_id})
+    settle(services)
+    with session_scope(services.runtime.sessions) as session:
+        assert len(scores.history(session, lead_id)) == len(history)
+        assert len(session.scalars(select(WebhookEvent).where(WebhookEvent.type == "score.changed")).all()) == len(events)
+    assert services.cache.get(cache_key(lead_id))["trend"] == second["trend"]
+
+
+def _update(**fields):
+    from leadscore.leads.schemas import LeadUpdate
+
+    return LeadUpdate(**fields)
