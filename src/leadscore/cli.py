@@ -94,6 +94,11 @@ def _register_subcommands() -> None:
     from leadscore.scoring.cli import score_command
 
     app.command("score")(score_command)
+    from leadscore.core.serve_cli import scheduler_command, serve_command, worker_command
+
+    app.command("serve")(serve_command)
+    app.command("worker")(worker_command)
+    app.command("scheduler")(scheduler_command)
     from leadscore.webhooks.cli import webhook_app
 
     app.add_typer(webhook_app, name="webhook")

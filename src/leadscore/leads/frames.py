@@ -110,15 +110,16 @@ def leads_frame(
 
 
 def outcomes_frame(session: Session, *, dataset: str) -> pd.DataFrame:
-    """lead_id, created_at, result, won (0/1), closed_at, deal_value for every closed lead."""
+    """lead_id, created_at, result, won (0/1), closed_at, deal_value, recorded_at for every closed lead."""
     rows = session.execute(
-        select(Outcome.lead_id, Lead.created_at, Outcome.result, Outcome.closed_at, Outcome.deal_value)
+        select(Outcome.lead_id, Lead.created_at, Outcome.result, Outcome.closed_at, Outcome.deal_value,
+               Outcome.recorded_at)
         .join(Lead, Lead.id == Outcome.lead_id)
         .where(Lead.dataset == dataset)
         .order_by(Outcome.lead_id)
     ).all()
-    frame = pd.DataFrame(rows, columns=["lead_id", "created_at", "result", "closed_at", "deal_value"])
-    for column in ("created_at", "closed_at"):
+    frame = pd.DataFrame(rows, columns=["lead_id", "created_at", "result", "closed_at", "deal_value", "recorded_at"])
+    for column in ("created_at", "closed_at", "recorded_at"):
         frame[column] = pd.to_datetime(frame[column], utc=True).dt.tz_localize(None)
     frame["won"] = (frame["result"] == "won").astype(int)
     return frame

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import distinct, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.database import session_scope, utcnow
@@ -68,7 +68,7 @@ def run_training_job(
         # Training runs with no transaction open: it can take minutes.
         candidate = training.train(data, config, progress)
         if champion is not None and candidate.artifact.model.kind == "gam":
-            candidate.comparison = training.compare_with_champion(candidate, champion)
+            candidate.comparison = training.compare_with_champion(candidate, champion, champion_row.created_at)
         with session_scope(sessions) as session:
             version = training.register_candidate(session, candidate)
             decision, allowed = _decide(candidate, champion_row is not None, metric, tolerance)
@@ -109,7 +109,7 @@ def _decide(candidate: training.Candidate, has_champion: bool, metric: str, tole
 
 
 def datasets_with_models(session: Session) -> list[str]:
-    return list(session.scalars(select(distinct(ModelVersion.dataset)).where(ModelVersion.state == "champion")))
+    return list(session.scalars(select(ModelVersion.dataset).where(ModelVersion.state == "champion").distinct()))
 
 
 def retrain_all(services: Services, *, trigger: str = "schedule") -> str:

@@ -51,6 +51,7 @@ class TrainingData:
     y: np.ndarray
     closed_at: pd.Series
     interactions: pd.DataFrame | None
+    recorded_at: pd.Series
 
     @property
     def window(self) -> tuple[datetime | None, datetime | None]:
@@ -76,14 +77,15 @@ def load_training_data(session: Session, *, dataset: str) -> TrainingData:
             f"dataset {dataset!r} has no leads with an outcome (won/lost) to learn from; import outcomes first"
         )
     leads = leads_frame(session, dataset=dataset, lead_ids=outcomes["lead_id"].tolist())
-    frame = leads.merge(outcomes[["lead_id", "won", "closed_at"]], on="lead_id", how="inner")
+    frame = leads.merge(outcomes[["lead_id", "won", "closed_at", "recorded_at"]], on="lead_id", how="inner")
     interactions = interactions_frame(session, dataset=dataset, lead_ids=frame["lead_id"].tolist())
     return TrainingData(
         dataset=dataset,
-        leads=frame.drop(columns=["won", "closed_at"]),
+        leads=frame.drop(columns=["won", "closed_at", "recorded_at"]),
         y=frame["won"].to_numpy(dtype=int),
         closed_at=frame["closed_at"],
         interactions=interactions if len(interactions) else None,
+        recorded_at=frame["recorded_at"],
     )
 
 
@@ -103,18 +105,42 @@ def holdout_metrics(candidate: Candidate) -> dict[str, Any] | None:
     return None if evaluation is None else dict(evaluation.model)
 
 
-def compare_with_champion(candidate: Candidate, champion: Artifact) -> dict[str, Any]:
-    """Score the champion on the candidate's held-out (newest) leads, the same rows the candidate's
-    holdout metrics come from, so the two numbers are comparable."""
+MIN_FRESH_ROWS = 200
+MIN_FRESH_CLASS = 20
+
+
+def compare_with_champion(candidate: Candidate, champion: Artifact, champion_trained_at: datetime) -> dict[str, Any]:
+    """How the champion does on held-out leads, measured fairly.
+
+    The candidate's held-out leads may include leads the champion was trained
+    on, where it would look better than it is. So:
+
+    * the champion's own held-out metrics (recorded when it was trained) are
+      the reference, out-of-sample like the candidate's;
+    * when enough outcomes were recorded *after* the champion was trained, the
+      champion is also scored on those fresh held-out leads, and the weaker of
+      the two references is used — the champion has never seen them, and a
+      model that has gone stale should be replaced.
+    """
+    reference = dict(champion.model.evaluation.model) if champion.model.evaluation is not None else None
+    comparison: dict[str, Any] = {"champion_holdout": reference}
     data, config = candidate.data, candidate.config
     old, new, split = holdout_split(data.leads, data.y, config)
-    at = snapshot_times(data.leads, data.interactions, data.closed_at, config)
-    leads = data.leads.iloc[new].reset_index(drop=True)
-    interactions = data.interactions
-    if interactions is not None:
-        interactions = interactions[interactions["lead_id"].isin(leads["lead_id"])]
-    report = evaluate(champion.model, leads, data.y[new], interactions, as_of=at[new], split=split)
-    return {"split": split, "champion": report.model}
+    recorded = pd.to_datetime(data.recorded_at.iloc[new], utc=True)
+    fresh = new[(recorded > pd.Timestamp(champion_trained_at)).to_numpy()]
+    y_fresh = data.y[fresh]
+    if len(fresh) >= MIN_FRESH_ROWS and min(int(y_fresh.sum()), int(len(y_fresh) - y_fresh.sum())) >= MIN_FRESH_CLASS:
+        at = snapshot_times(data.leads, data.interactions, data.closed_at, config)
+        leads = data.leads.iloc[fresh].reset_index(drop=True)
+        interactions = data.interactions
+        if interactions is not None:
+            interactions = interactions[interactions["lead_id"].isin(leads["lead_id"])]
+        report = evaluate(champion.model, leads, y_fresh, interactions, as_of=at[fresh],
+                          split=f"{split}, outcomes recorded after the champion was trained")
+        comparison["champion_fresh"] = report.model
+    candidates = [m for m in (comparison.get("champion_holdout"), comparison.get("champion_fresh")) if m]
+    comparison["champion"] = min(candidates, key=lambda m: m.get("roc_auc") or 0.0) if candidates else None
+    return comparison
 
 
 def version_metrics(candidate: Candidate) -> dict[str, Any]:

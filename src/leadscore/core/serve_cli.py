@@ -1,0 +1,95 @@
+"""`leadscore serve`, `leadscore worker` and `leadscore scheduler`."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import typer
+
+from leadscore.core.cli import UserError, clean_errors, console, err_console
+from leadscore.core.config import load_settings
+
+
+@clean_errors
+def serve_command(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for all)."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535),
+    workers: int = typer.Option(1, "--workers", min=1, max=64, help="Worker processes."),
+    log_level: str = typer.Option(None, "--log-level", help="Default: LEADSCORE_LOG_LEVEL."),
+) -> None:
+    """Serve the REST API and the dashboard (and, on embedded defaults, the background work)."""
+    import uvicorn
+
+    settings = load_settings()  # fail early, with one line, on bad configuration
+    from leadscore.core.runtime import Runtime
+
+    Runtime.open(settings).close()  # connect and migrate once, before workers start
+    console.print(f"leadscore API on http://{host}:{port}  (docs at /docs)")
+    uvicorn.run(
+        "leadscore.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=(log_level or settings.log_level).lower(),
+        access_log=False,
+    )
+
+
+@clean_errors
+def worker_command() -> None:
+    """Run background work from RabbitMQ (production mode: LEADSCORE_BROKER_URL set)."""
+    from leadscore.core.queue import consume_rabbitmq
+    from leadscore.core.services import Services
+    from leadscore.tasks import make_scheduler
+
+    settings = load_settings()
+    if not settings.broker_url:
+        raise UserError(
+            "LEADSCORE_BROKER_URL is not set: without a broker, `leadscore serve` runs background work in-process"
+        )
+    services = Services.open(settings, consume_in_process=False)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    services.dispatcher.start()
+    scheduler = make_scheduler(services) if settings.scheduler_enabled else None
+    if scheduler:
+        scheduler.start()
+    console.print(f"worker consuming {settings.broker_url and 'RabbitMQ'} (Ctrl-C to stop)")
+    try:
+        consume_rabbitmq(settings.broker_url, services.tasks, stop=stop)
+    finally:
+        if scheduler:
+            scheduler.stop()
+        services.close()
+
+
+@clean_errors
+def scheduler_command(
+    once: bool = typer.Option(False, "--once", help="Run whatever is due now and exit (for cron)."),
+) -> None:
+    """Run the periodic jobs (daily retraining, drift checks, webhook retries) in the foreground."""
+    from leadscore.core.services import Services
+    from leadscore.tasks import make_scheduler
+
+    services = Services.open(load_settings())
+    scheduler = make_scheduler(services)
+    services.dispatcher.start()
+    try:
+        if once:
+            for name, status in scheduler.run_due().items():
+                console.print(f"{name}: {status or 'skipped (held by another process)'}")
+            services.dispatcher.drain()
+            services.queue.join() if hasattr(services.queue, "join") else None
+            return
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        signal.signal(signal.SIGINT, lambda *_: stop.set())
+        scheduler.start()
+        err_console.print("scheduler running (Ctrl-C to stop)")
+        stop.wait()
+    finally:
+        scheduler.stop()
+        services.close()

@@ -1,0 +1,128 @@
+"""The training job end to end on a real database: register, promote, keep, fail safely."""
+
+from __future__ import annotations
+
+from datetime import UTC
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from leadscore.core.bulk import insert_rows
+from leadscore.core.database import session_scope
+from leadscore.core.runtime import Runtime
+from leadscore.interactions.models import Interaction
+from leadscore.leads.models import Lead, Outcome
+from leadscore.ml import TrainingConfig
+from leadscore.ml.synthetic import make_leads
+from leadscore.registry import service
+from leadscore.registry.models import TrainingJob
+from leadscore.registry.tasks import run_training_job
+
+FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "bedrooms", "postcode",
+          "pre_approved", "timeline_months", "consent_email")
+FAST = TrainingConfig(seed=3, cv_folds=3, n_estimators=200, early_stopping_rounds=20)
+
+
+def _when(value):
+    return None if pd.isna(value) else pd.Timestamp(value).floor("us").to_pydatetime().replace(tzinfo=UTC)
+
+
+def _clean(value):
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if hasattr(value, "item") else value
+
+
+def load_synthetic(session, *, dataset: str, n: int, seed: int) -> None:
+    leads, interactions, y, closed = make_leads(n, mean_interactions=6, seed=seed)
+    rows = []
+    for record, won, closed_at in zip(leads.to_dict("records"), y, closed, strict=True):
+        extras = {k: _clean(v) for k, v in record.items() if k not in FIELDS and k not in ("lead_id", "created_at")}
+        rows.append({
+            "dataset": dataset, "external_id": str(record["lead_id"]),
+            "created_at": _when(record["created_at"]),
+            "status": "won" if won else "lost", "attributes": {k: v for k, v in extras.items() if v is not None},
+            **{f: _clean(record[f]) for f in FIELDS},
+        })
+    insert_rows(session, Lead.__table__, rows)
+    ids = dict(session.execute(select(Lead.external_id, Lead.id).where(Lead.dataset == dataset)).all())
+    insert_rows(session, Outcome.__table__, [
+        {"lead_id": ids[str(lead_id)], "result": "won" if won else "lost",
+         "closed_at": _when(c)}
+        for lead_id, won, c in zip(leads["lead_id"], y, closed, strict=True)
+    ])
+    insert_rows(session, Interaction.__table__, [
+        {"dataset": dataset, "lead_id": ids[str(r.lead_id)], "type": r.type, "channel": r.channel,
+         "direction": r.direction, "occurred_at": _when(r.occurred_at),
+         "meta": {}}
+        for r in interactions.itertuples(index=False)
+    ])
+
+
+@pytest.fixture
+def runtime(fresh_database):
+    runtime = Runtime.open(fresh_database)
+    yield runtime
+    runtime.close()
+
+
+def test_train_registers_promotes_and_retrains_without_regression(runtime):
+    with session_scope(runtime.sessions) as session:
+        load_synthetic(session, dataset="syn", n=1200, seed=5)
+    first = run_training_job(runtime.sessions, dataset="syn", config=FAST)
+    assert first.status == "succeeded" and first.promoted, first.message
+    with session_scope(runtime.sessions) as session:
+        version = service.get(session, first.version_id)
+        assert version.state == "champion" and version.algorithm == "lightgbm-gam"
+        assert version.n_train == 1200 and version.data_fingerprint and version.features
+        assert version.metrics["roc_auc"] > 0.6
+        assert {"lightgbm", "scikit-learn"} <= set(version.library_versions)
+        assert "rules" in version.metrics["report"]["baselines"]
+    # Same data, same seed: the candidate is as good as the champion, so it is promoted.
+    second = run_training_job(runtime.sessions, dataset="syn", config=FAST, trigger="schedule")
+    assert second.status == "succeeded" and second.promoted, second.decision
+    with session_scope(runtime.sessions) as session:
+        assert service.get(session, first.version_id).state == "retired"
+        comparison = service.get(session, second.version_id).metrics["champion_comparison"]
+        assert comparison["allowed"] and comparison["champion_holdout"]["roc_auc"] > 0.6
+
+
+def test_a_worse_candidate_stays_a_candidate(runtime):
+    with session_scope(runtime.sessions) as session:
+        load_synthetic(session, dataset="syn", n=1200, seed=5)
+    first = run_training_job(runtime.sessions, dataset="syn", config=FAST)
+    # Hide the informative columns: the candidate loses accuracy and must not replace the champion.
+    blind = TrainingConfig(seed=3, cv_folds=3, n_estimators=200, early_stopping_rounds=20,
+                           exclude=("pre_approved", "timeline_months", "message", "Budget Band", "source",
+                                    "price_min", "price_max", "utm_campaign", "last_contacted"))
+    second = run_training_job(runtime.sessions, dataset="syn", config=blind)
+    assert second.status == "succeeded" and not second.promoted, second.decision
+    with session_scope(runtime.sessions) as session:
+        assert service.get_champion(session, dataset="syn").id == first.version_id
+        assert service.get(session, second.version_id).state == "candidate"
+
+
+def test_a_failed_training_is_recorded_and_leaves_the_champion(runtime):
+    with session_scope(runtime.sessions) as session:
+        load_synthetic(session, dataset="syn", n=300, seed=2)
+    first = run_training_job(runtime.sessions, dataset="syn", config=FAST)
+    failed = run_training_job(runtime.sessions, dataset="nothing-here", config=FAST)
+    assert failed.status == "failed" and "no leads with an outcome" in failed.message
+    with session_scope(runtime.sessions) as session:
+        job = session.get(TrainingJob, failed.job_id)
+        assert job.status == "failed" and job.finished_at is not None and "outcome" in job.message
+        assert service.get_champion(session, dataset="syn").id == first.version_id
+
+
+def test_cold_start_uses_the_rules_model(runtime):
+    with session_scope(runtime.sessions) as session:
+        load_synthetic(session, dataset="tiny", n=60, seed=4)
+    result = run_training_job(runtime.sessions, dataset="tiny", config=FAST)
+    assert result.status == "succeeded" and result.promoted
+    with session_scope(runtime.sessions) as session:
+        version = service.get(session, result.version_id)
+        assert version.algorithm == "rules" and "rules model" in (version.notes or "")
