@@ -113,8 +113,9 @@ def write_section(text: str) -> None:
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
     pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
+    text = text.rstrip("\n") + "\n\n"
     if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current)
+        updated = pattern.sub(lambda _: text, current).rstrip("\n") + "\n"
     else:
         updated = current.rstrip("\n") + "\n\n" + text
     RESULTS.write_text(updated)
@@ -131,6 +132,7 @@ def main() -> None:
     options = parser.parse_args()
     folder = options.keep or Path(tempfile.mkdtemp(prefix="leadscore-bench-"))
     folder.mkdir(parents=True, exist_ok=True)
+    load_at_start = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     path = folder / "leads.csv"
     print(f"generating {options.rows:,} rows into {path} ...", flush=True)
     generate(path, options.rows)
@@ -161,7 +163,8 @@ def main() -> None:
         SECTION,
         "",
         f"`python benchmarks/run_import.py` on {today}: {cpu_model()}, {os.cpu_count()} CPUs, Python "
-        f"{platform.python_version()}. File: {options.rows:,} generated leads, 15 columns, {mb(size)}; command "
+        f"{platform.python_version()}, load average {load_at_start:.1f} at the start (other work on the machine slows "
+        f"every figure, baselines included). File: {options.rows:,} generated leads, 15 columns, {mb(size)}; command "
         f"`leadscore import {' '.join(COMMAND[:1])} FILE {' '.join(COMMAND[1:])}` (outcomes and 7 typed attributes "
         "per lead; one transaction per 2,000 rows). Baselines were measured in the same run on the same file, each in "
         "a fresh process that first imports leadscore's CLI (same libraries loaded).",

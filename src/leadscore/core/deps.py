@@ -9,7 +9,7 @@ Work the request queued in the outbox is dispatched right after the commit.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
@@ -18,12 +18,22 @@ from leadscore.core.config import Settings
 from leadscore.core.database import begin_write
 from leadscore.core.runtime import Runtime
 
+if TYPE_CHECKING:
+    from leadscore.core.services import Services
+
 
 def get_runtime(request: Request) -> Runtime:
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None:  # the lifespan did not run: a wiring bug, say so loudly
         raise RuntimeError("application runtime is not initialised (lifespan not run)")
     return runtime
+
+
+def get_services(request: Request):  # noqa: ANN201
+    services = getattr(request.app.state, "services", None)
+    if services is None:
+        raise RuntimeError("application services are not initialised (lifespan not run)")
+    return services
 
 
 def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
@@ -49,5 +59,6 @@ def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtim
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+ServicesDep = Annotated["Services", Depends(get_services)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

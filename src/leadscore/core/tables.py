@@ -7,6 +7,7 @@ imports the domain modules it needs directly.
 from leadscore.agents.models import Agent
 from leadscore.core.audit import AuditEntry
 from leadscore.core.database import Base
+from leadscore.core.idempotency import IdempotentRequest
 from leadscore.core.outbox import OutboxMessage
 from leadscore.core.scheduler_models import ScheduledRun
 from leadscore.core.security.models import ApiKey, ApiKeyUsage
@@ -29,6 +30,7 @@ __all__ = [
     "AttributeColumn",
     "AuditEntry",
     "DriftEvent",
+    "IdempotentRequest",
     "ImportRun",
     "Interaction",
     "Lead",

@@ -28,6 +28,8 @@ class ImportRun(Base):
     rows_failed: Mapped[int] = mapped_column(Integer, default=0)
     error_report: Mapped[str | None] = mapped_column(String(500))
     options: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Figures beyond the fixed counts: duplicates, skipped, outcomes won/lost, agents created...
+    stats: Mapped[dict[str, Any]] = mapped_column(default=dict)
     message: Mapped[str | None] = mapped_column(Text)
 
 

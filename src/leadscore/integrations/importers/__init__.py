@@ -1,0 +1,1 @@
+"""File importers: one module per kind of record, sharing reader, inference and pipeline."""
