@@ -1,0 +1,158 @@
+"""Leads, interactions and scores through HTTP, with real keys; the real-time path end to end."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leadscore.core.database import session_scope
+from leadscore.leads.models import Lead, Outcome
+from leadscore.registry.tasks import run_training_job
+from tests.webhooks.receiver import Receiver
+
+pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
+
+
+def _wait_for(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out")
+        time.sleep(0.02)
+
+
+def test_lead_crud_and_listing(api):
+    c = api.client
+    created = c.post("/v1/leads", json={"external_id": "crm-1", "first_name": "Dana", "price_max": 600000,
+                                        "consent_email": True}, headers=api.write)
+    assert created.status_code == 201, created.text
+    lead = created.json()
+    assert lead["first_name"] == "Dana" and lead["consent_email"] and not lead["consent_sms"]
+    again = c.post("/v1/leads", json={"external_id": "crm-1", "first_name": "Dana Q"}, headers=api.write)
+    assert again.status_code == 200 and again.json()["id"] == lead["id"]
+    patched = c.patch(f"/v1/leads/{lead['id']}", json={"status": "contacted"}, headers=api.write)
+    assert patched.status_code == 200 and patched.json()["status"] == "contacted"
+    for i in range(4):
+        c.post("/v1/leads", json={"external_id": f"x{i}"}, headers=api.write)
+    page = c.get("/v1/leads", params={"limit": 2, "sort": "id"}, headers=api.read).json()
+    assert len(page["items"]) == 2 and page["next_cursor"]
+    rest = c.get("/v1/leads", params={"limit": 10, "sort": "id", "cursor": page["next_cursor"]}, headers=api.read)
+    assert [i["id"] for i in rest.json()["items"]] == sorted(i["id"] for i in rest.json()["items"])
+    assert len(page["items"]) + len(rest.json()["items"]) == 5
+    assert c.delete(f"/v1/leads/{lead['id']}", headers=api.write).status_code == 204
+    assert c.get(f"/v1/leads/{lead['id']}", headers=api.read).status_code == 404
+
+
+def test_scopes_are_enforced(api):
+    c = api.client
+    assert c.post("/v1/leads", json={}, headers=api.read).status_code == 403
+    assert c.get("/v1/leads", headers=api.score).status_code == 403
+    assert c.get("/v1/leads").status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("payload", "field"),
+    [
+        ({"email": "not-an-email"}, "body.email"),
+        ({"price_min": 9, "price_max": 1}, "body"),
+        ({"intent": "steal"}, "body.intent"),
+        ({"latitude": 123}, "body.latitude"),
+        ({"attributes": {"nested": {"x": 1}}}, "body.attributes"),
+        ({"unknown_field": 1}, "body.unknown_field"),
+    ],
+)
+def test_bad_lead_input_is_a_problem_naming_the_field(api, payload, field):
+    response = api.client.post("/v1/leads", json=payload, headers=api.write)
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
+
+
+def test_interactions_idempotency_key_and_validation(api):
+    c = api.client
+    lead = c.post("/v1/leads", json={}, headers=api.write).json()
+    body = {"lead_id": lead["id"], "type": "listing_view", "direction": "inbound"}
+    key = {"Idempotency-Key": str(uuid.uuid4())}
+    first = c.post("/v1/interactions", json=body, headers={**api.write, **key})
+    second = c.post("/v1/interactions", json=body, headers={**api.write, **key})
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+    listed = c.get(f"/v1/leads/{lead['id']}/interactions", headers=api.read).json()
+    assert len(listed) == 1
+    reused = c.post("/v1/interactions", json={**body, "type": "call"}, headers={**api.write, **key})
+    assert reused.status_code == 422
+    bad = c.post("/v1/interactions/batch", json={"items": [body, {**body, "lead_id": 999999}]}, headers=api.write)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "body.items.1.lead_id"
+    assert len(c.get(f"/v1/leads/{lead['id']}/interactions", headers=api.read).json()) == 1
+
+
+def _seed_history(api) -> None:
+    """A cold-start champion (the rules model) so the real-time path has something to score with."""
+    services = api.client.app.state.services
+    with session_scope(services.runtime.sessions) as session:
+        start = datetime(2026, 1, 1, tzinfo=UTC)
+        for i in range(30):
+            lead = Lead(dataset="default", external_id=f"h{i}", created_at=start + timedelta(days=i), attributes={},
+                        status="won" if i % 3 == 0 else "lost")
+            session.add(lead)
+            session.flush()
+            session.add(Outcome(lead_id=lead.id, result=lead.status, closed_at=lead.created_at + timedelta(days=9)))
+    assert run_training_job(services.runtime.sessions, dataset="default").promoted
+
+
+def test_new_data_changes_the_score_and_a_signed_webhook_arrives(api):
+    receiver = Receiver().start()
+    try:
+        _seed_history(api)
+        c = api.client
+        hook = c.post("/v1/webhooks", json={"url": receiver.url, "events": ["score.changed"]}, headers=api.admin)
+        secret = hook.json()["secret"]
+        lead = c.post("/v1/leads", json={"intent": "buy", "pre_approved": False}, headers=api.write).json()
+        first = _wait_for(lambda: (r := c.get(f"/v1/leads/{lead['id']}/score", headers=api.read)).status_code == 200
+                          and r.json())
+        now = datetime.now(UTC)
+        items = [{"lead_id": lead["id"], "type": t, "direction": "inbound",
+                  "occurred_at": (now - timedelta(minutes=i)).isoformat()}
+                 for i, t in enumerate(["listing_view"] * 10 + ["showing", "saved_search"])]
+        started = time.monotonic()
+        assert c.post("/v1/interactions/batch", json={"items": items}, headers=api.write).status_code == 202
+        c.patch(f"/v1/leads/{lead['id']}", json={"pre_approved": True}, headers=api.write)
+        second = _wait_for(lambda: (r := c.get(f"/v1/leads/{lead['id']}/score", headers=api.read).json())
+                           and r["score"] != first["score"] and r)
+        arrived = _wait_for(lambda: [r for r in receiver.requests if r.json["data"]["lead_id"] == lead["id"]])
+        elapsed = time.monotonic() - started
+        assert second["score"] > first["score"] and second["trend"] > 0
+        assert second["top_positive"] and all("sentence" in r for r in second["top_positive"])
+        payload = arrived[-1].verify(secret)
+        assert payload["type"] == "score.changed"
+        assert payload["data"]["delta"] == payload["data"]["score"] - payload["data"]["previous_score"] != 0
+        assert elapsed < 5, f"score change to webhook took {elapsed:.2f} s"
+        history = c.get(f"/v1/leads/{lead['id']}/scores", headers=api.read).json()
+        assert history[0]["score"] == second["score"]
+    finally:
+        receiver.stop()
+
+
+def test_stateless_scoring_stores_nothing(api):
+    _seed_history(api)
+    c = api.client
+    before = c.get("/v1/leads", params={"limit": 500}, headers=api.read).json()["items"]
+    body = {"leads": [{"ref": "a", "pre_approved": True, "timeline_months": 1,
+                       "interactions": [{"type": "showing", "occurred_at": datetime.now(UTC).isoformat()}]},
+                      {"ref": "b"}]}
+    response = c.post("/v1/score", json=body, headers=api.score)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["ref"] for r in results] == ["a", "b"]
+    assert results[0]["score"] >= results[1]["score"]
+    after = c.get("/v1/leads", params={"limit": 500}, headers=api.read).json()["items"]
+    assert len(after) == len(before)
+    too_many = c.post("/v1/score", json={"leads": [{}] * 1001}, headers=api.score)
+    assert too_many.status_code == 422
