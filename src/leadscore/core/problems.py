@@ -66,7 +66,8 @@ def problem_response(
         "instance": request.url.path,
     }
     if errors:
-        body["errors"] = errors
+        # Every field error has the same shape (field, message, type), whoever raised it.
+        body["errors"] = [{"type": "value_error", **error} for error in errors]
     return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 

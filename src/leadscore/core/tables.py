@@ -12,6 +12,7 @@ from leadscore.core.outbox import OutboxMessage
 from leadscore.core.scheduler_models import ScheduledRun
 from leadscore.core.security.models import ApiKey, ApiKeyUsage
 from leadscore.enrichment.models import Property
+from leadscore.insights.models import LeadPrediction
 from leadscore.integrations.models import AttributeColumn, ImportRun
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead, Outcome
@@ -34,6 +35,7 @@ __all__ = [
     "ImportRun",
     "Interaction",
     "Lead",
+    "LeadPrediction",
     "ModelVersion",
     "OutboxMessage",
     "Outcome",

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Mapped, deferred, mapped_column
 
 from leadscore.core.database import Base, utcnow
 
-MODEL_KINDS = ("conversion", "time_to_convert", "deal_value")
+MODEL_KINDS = ("conversion", "time_to_convert", "deal_value", "next_action")
 MODEL_STATES = ("candidate", "champion", "challenger", "retired", "failed")
 
 

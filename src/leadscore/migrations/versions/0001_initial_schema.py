@@ -376,6 +376,32 @@ def upgrade() -> None:
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_interactions_lead_id_occurred_at'), ['lead_id', 'occurred_at'], unique=False)
 
+    op.create_table('lead_predictions',
+    sa.Column('lead_id', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('p_convert_30d', sa.Float(), nullable=True),
+    sa.Column('p_convert_60d', sa.Float(), nullable=True),
+    sa.Column('p_convert_90d', sa.Float(), nullable=True),
+    sa.Column('median_days_to_convert', sa.Float(), nullable=True),
+    sa.Column('deal_value_p10', sa.Float(), nullable=True),
+    sa.Column('deal_value_p50', sa.Float(), nullable=True),
+    sa.Column('deal_value_p90', sa.Float(), nullable=True),
+    sa.Column('expected_value', sa.Float(), nullable=True),
+    sa.Column('next_action', sa.String(length=30), nullable=True),
+    sa.Column('next_action_uplift', sa.Float(), nullable=True),
+    sa.Column('best_contact_hour', sa.Integer(), nullable=True),
+    sa.Column('time_model_version_id', sa.Integer(), nullable=True),
+    sa.Column('value_model_version_id', sa.Integer(), nullable=True),
+    sa.Column('action_model_version_id', sa.Integer(), nullable=True),
+    sa.ForeignKeyConstraint(['action_model_version_id'], ['model_versions.id'], name=op.f('fk_lead_predictions_action_model_version_id_model_versions'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_lead_predictions_lead_id_leads'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['time_model_version_id'], ['model_versions.id'], name=op.f('fk_lead_predictions_time_model_version_id_model_versions'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['value_model_version_id'], ['model_versions.id'], name=op.f('fk_lead_predictions_value_model_version_id_model_versions'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('lead_id', name=op.f('pk_lead_predictions'))
+    )
+    with op.batch_alter_table('lead_predictions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_lead_predictions_expected_value'), ['expected_value'], unique=False)
+
     op.create_table('outcomes',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lead_id', sa.Integer(), nullable=False),
@@ -418,6 +444,10 @@ def downgrade() -> None:
 
     op.drop_table('scores')
     op.drop_table('outcomes')
+    with op.batch_alter_table('lead_predictions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_lead_predictions_expected_value'))
+
+    op.drop_table('lead_predictions')
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interactions_lead_id_occurred_at'))
 
