@@ -102,6 +102,9 @@ def _register_subcommands() -> None:
     from leadscore.webhooks.cli import webhook_app
 
     app.add_typer(webhook_app, name="webhook")
+    from leadscore.web.cli import user_app
+
+    app.add_typer(user_app, name="user")
 
 
 _register_subcommands()

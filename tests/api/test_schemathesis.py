@@ -57,7 +57,7 @@ def live_api(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         url = databases.create_postgres_database()
     else:
         url = databases.sqlite_url(directory)
-    app_settings = load_settings(database_url=url, home=Path(directory) / "home")
+    app_settings = load_settings(database_url=url, home=Path(directory) / "home", scheduler_enabled=False)
     services = Services.open(app_settings)
     with session_scope(services.runtime.sessions) as session:
         admin = keys.create_key(session, app_settings, name="schemathesis", scopes=["admin"],

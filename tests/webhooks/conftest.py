@@ -26,6 +26,7 @@ def fast_settings(settings: Settings, **overrides: object) -> Settings:
         "webhook_backoff_max_seconds": 1.0,
         "webhook_max_attempts": 4,
         "webhook_disable_after": 10,
+        "scheduler_enabled": False,  # the tests pump deliveries themselves
     }
     values.update(overrides)
     return settings.model_copy(update=values)

@@ -97,7 +97,9 @@ def test_bad_patch_and_query_are_422_too(api, receiver):
     assert client.patch(f"/v1/webhooks/{hook['id']}", json={"events": ["nope"]}, headers=admin).status_code == 422
     assert client.get(f"/v1/webhooks/{hook['id']}/deliveries?status=lost", headers=admin).status_code == 422
     assert client.get(f"/v1/webhooks/{hook['id']}/deliveries?cursor=0", headers=admin).status_code == 422
-    assert client.get("/v1/webhooks/abc", headers=admin).status_code == 422
+    # Ids are integers in the route itself, so a non-numeric id matches no route at all.
+    missing = client.get("/v1/webhooks/abc", headers=admin)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("application/problem+json")
 
 
 def test_only_admin_keys_may_manage_webhooks(api):

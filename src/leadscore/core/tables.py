@@ -13,12 +13,13 @@ from leadscore.core.scheduler_models import ScheduledRun
 from leadscore.core.security.models import ApiKey, ApiKeyUsage
 from leadscore.enrichment.models import Property
 from leadscore.insights.models import LeadPrediction
-from leadscore.integrations.models import AttributeColumn, ImportRun
+from leadscore.integrations.models import AttributeColumn, BulkJob, ImportRun
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead, Outcome
 from leadscore.registry.models import DriftEvent, ModelVersion, TrainingJob
 from leadscore.routing.models import Assignment
 from leadscore.scoring.models import Score
+from leadscore.web.models import SavedView, User, WebSession
 from leadscore.webhooks.models import WebhookDelivery, WebhookEvent, WebhookSubscription
 
 metadata = Base.metadata
@@ -30,6 +31,7 @@ __all__ = [
     "Assignment",
     "AttributeColumn",
     "AuditEntry",
+    "BulkJob",
     "DriftEvent",
     "IdempotentRequest",
     "ImportRun",
@@ -40,11 +42,14 @@ __all__ = [
     "OutboxMessage",
     "Outcome",
     "Property",
+    "SavedView",
     "ScheduledRun",
     "Score",
     "TrainingJob",
+    "User",
     "WebhookDelivery",
     "WebhookEvent",
     "WebhookSubscription",
+    "WebSession",
     "metadata",
 ]

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Header, Query, status
 
 from leadscore.core.deps import SessionDep
 from leadscore.core.idempotency import IdempotencyKey, replay_or_run
+from leadscore.core.params import LeadId
 from leadscore.core.security import ReadKey, WriteKey
 from leadscore.interactions import service
 from leadscore.interactions.schemas import BatchResult, InteractionBatch, InteractionCreate, InteractionRead
@@ -48,7 +49,7 @@ def create_batch(
 @router.get("/leads/{lead_id}/interactions", response_model=list[InteractionRead],
             summary="A lead's interactions, newest first")
 def list_interactions(
-    lead_id: int, session: SessionDep, principal: ReadKey, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    lead_id: LeadId, session: SessionDep, principal: ReadKey, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[InteractionRead]:
     leads.get(session, lead_id)
     return [InteractionRead.model_validate(i) for i in service.list_for_lead(session, lead_id, limit=limit)]

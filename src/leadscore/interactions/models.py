@@ -38,6 +38,8 @@ class Interaction(Base):
         UniqueConstraint("dataset", "external_id"),
         CheckConstraint("direction IS NULL OR direction IN ('inbound', 'outbound')", name="direction"),
         Index(None, "lead_id", "occurred_at"),
+        # Dashboard counts by type (funnel, contact without consent) without scanning every row.
+        Index(None, "dataset", "type", "lead_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadscore.core.types import IsoDateTime, StrictInteger
+
 EXAMPLE = {
     "lead_id": 17,
     "type": "listing_view",
@@ -22,17 +24,17 @@ EXAMPLE = {
 class InteractionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={"examples": [EXAMPLE]})
 
-    lead_id: int = Field(..., ge=1, description="The lead this happened to.")
+    lead_id: StrictInteger = Field(..., ge=1, le=2**31 - 1, description="The lead this happened to.")
     type: str = Field(
         ..., min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_.-]*$",
         description="listing_view, saved_search, email_open, email_click, call, text, showing, open_house, ... "
         "(any lowercase name is accepted; known types get features of their own).",
     )
-    occurred_at: datetime | None = Field(None, description="When it happened; default now. Must not be in the future.")
+    occurred_at: IsoDateTime | None = Field(None, description="When it happened; default now. Must not be in the future.")
     channel: str | None = Field(None, max_length=50)
     direction: Literal["inbound", "outbound"] | None = None
-    agent_id: int | None = Field(None, ge=1)
-    property_id: int | None = Field(None, ge=1)
+    agent_id: StrictInteger | None = Field(None, ge=1, le=2**31 - 1)
+    property_id: StrictInteger | None = Field(None, ge=1, le=2**31 - 1)
     external_id: str | None = Field(
         None, min_length=1, max_length=128, description="Your event id; the same id is stored once."
     )

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response, status
 
 from leadscore.core.deps import SessionDep
+from leadscore.core.params import LeadId
+from leadscore.core.types import IsoDateTime
 from leadscore.core.security import ReadKey, WriteKey
 from leadscore.leads import service
 from leadscore.leads.schemas import LeadCreate, LeadPage, LeadRead, LeadUpdate
@@ -45,11 +46,11 @@ def list_leads(
     status_: Annotated[Literal["new", "contacted", "qualified", "showing", "offer", "won", "lost"] | None,
                        Query(alias="status")] = None,
     grade: Annotated[Literal["A", "B", "C", "D"] | None, Query()] = None,
-    agent_id: Annotated[int | None, Query(ge=1)] = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
     min_score: Annotated[int | None, Query(ge=0, le=100)] = None,
     max_score: Annotated[int | None, Query(ge=0, le=100)] = None,
-    created_after: datetime | None = None,
-    created_before: datetime | None = None,
+    created_after: IsoDateTime | None = None,
+    created_before: IsoDateTime | None = None,
     source: Annotated[str | None, Query(max_length=100)] = None,
     q: Annotated[str | None, Query(max_length=200, description="Search name, email or external id.")] = None,
     sort: Annotated[Literal["score", "-score", "created_at", "-created_at", "id"], Query()] = "-score",
@@ -64,18 +65,18 @@ def list_leads(
 
 
 @router.get("/{lead_id}", response_model=LeadRead, summary="Get a lead")
-def get_lead(lead_id: int, session: SessionDep, principal: ReadKey) -> LeadRead:
+def get_lead(lead_id: LeadId, session: SessionDep, principal: ReadKey) -> LeadRead:
     return LeadRead.model_validate(service.get(session, lead_id))
 
 
 @router.patch("/{lead_id}", response_model=LeadRead, summary="Update a lead",
               description="Only the fields sent change; the lead is rescored in the background.")
-def update_lead(lead_id: int, data: LeadUpdate, session: SessionDep, principal: WriteKey) -> LeadRead:
+def update_lead(lead_id: LeadId, data: LeadUpdate, session: SessionDep, principal: WriteKey) -> LeadRead:
     return LeadRead.model_validate(service.update(session, lead_id, data, actor=_actor(principal)))
 
 
 @router.delete("/{lead_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a lead",
                description="Deletes the lead with its interactions, scores and outcome.")
-def delete_lead(lead_id: int, session: SessionDep, principal: WriteKey) -> Response:
+def delete_lead(lead_id: LeadId, session: SessionDep, principal: WriteKey) -> Response:
     service.remove(session, lead_id, actor=_actor(principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)

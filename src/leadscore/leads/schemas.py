@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
+from leadscore.core.types import IsoDateTime, StrictBoolean, StrictInteger, StrictNumber
+
 Status = Literal["new", "contacted", "qualified", "showing", "offer", "won", "lost"]
 Intent = Literal["buy", "sell", "rent", "invest"]
 
@@ -46,24 +48,24 @@ class LeadFields(BaseModel):
     phone: str | None = Field(None, max_length=50)
     source: str | None = Field(None, max_length=100, description="Where the lead came from, e.g. website, zillow, referral.")
     channel: str | None = Field(None, max_length=50)
-    status: Status | None = None
+    status: Status = Field(None, description="Pipeline stage; omit to keep (or start at 'new').")
     intent: Intent | None = None
     property_type: str | None = Field(None, max_length=50)
-    price_min: float | None = Field(None, ge=0, le=1e10)
-    price_max: float | None = Field(None, ge=0, le=1e10)
-    bedrooms: int | None = Field(None, ge=0, le=100)
+    price_min: StrictNumber | None = Field(None, ge=0, le=1e10)
+    price_max: StrictNumber | None = Field(None, ge=0, le=1e10)
+    bedrooms: StrictInteger | None = Field(None, ge=0, le=100)
     address: str | None = Field(None, max_length=255)
     postcode: str | None = Field(None, max_length=20)
     city: str | None = Field(None, max_length=100)
-    latitude: float | None = Field(None, ge=-90, le=90)
-    longitude: float | None = Field(None, ge=-180, le=180)
+    latitude: StrictNumber | None = Field(None, ge=-90, le=90)
+    longitude: StrictNumber | None = Field(None, ge=-180, le=180)
     financing: str | None = Field(None, max_length=30)
-    pre_approved: bool | None = None
-    timeline_months: int | None = Field(None, ge=0, le=600)
-    consent_email: bool | None = None
-    consent_sms: bool | None = None
-    consent_phone: bool | None = None
-    consent_profiling: bool | None = Field(
+    pre_approved: StrictBoolean | None = None
+    timeline_months: StrictInteger | None = Field(None, ge=0, le=600)
+    consent_email: StrictBoolean = Field(None, description="Omit to keep the current value (false for a new lead).")
+    consent_sms: StrictBoolean = Field(None, description="Omit to keep the current value (false for a new lead).")
+    consent_phone: StrictBoolean = Field(None, description="Omit to keep the current value (false for a new lead).")
+    consent_profiling: StrictBoolean = Field(
         None, description="False opts the lead out of automated scoring and enrichment (GDPR art. 21/22)."
     )
     notes: str | None = Field(None, max_length=10_000)
@@ -96,7 +98,7 @@ class LeadCreate(LeadFields):
         description="Your system's id; creating the same external_id twice updates that lead (idempotent).",
     )
     dataset: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    created_at: datetime | None = Field(None, description="When the lead arrived; default now.")
+    created_at: IsoDateTime | None = Field(None, description="When the lead arrived; default now.")
 
 
 class LeadUpdate(LeadFields):

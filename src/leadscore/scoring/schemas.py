@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from leadscore.core.types import IsoDateTime, StrictInteger, StrictNumber
 from leadscore.leads.schemas import LeadFields
 
 REASON_EXAMPLE = {"feature": "ix_listing_view_7d", "sentence": "Viewed 14 listings in the last 7 days (+12)",
@@ -30,11 +31,11 @@ class ScoreRead(BaseModel):
     probability: float = Field(ge=0, le=1, description="Calibrated probability that the lead converts.")
     score: int = Field(ge=0, le=100)
     grade: str = Field(description="A (score ≥ 60), B (≥ 35), C (≥ 15), else D.")
-    trend: int | None = Field(None, description="Change against the previous different score.")
+    trend: StrictInteger | None = Field(None, description="Change against the previous different score.")
     previous_score: int | None = None
     model_version_id: int | None = None
     scored_at: datetime
-    base_score: float | None = Field(None, description="The average lead's score; reasons add up from here.")
+    base_score: StrictNumber | None = Field(None, description="The average lead's score; reasons add up from here.")
     top_positive: list[Reason] = Field(default_factory=list)
     top_negative: list[Reason] = Field(default_factory=list)
 
@@ -54,12 +55,12 @@ class InteractionInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     type: str = Field(min_length=1, max_length=50)
-    occurred_at: datetime
+    occurred_at: IsoDateTime
     channel: str | None = Field(None, max_length=50)
     direction: str | None = Field(None, pattern="^(inbound|outbound)$")
-    listing_price: float | None = Field(None, ge=0, le=1e10)
+    listing_price: StrictNumber | None = Field(None, ge=0, le=1e10)
     listing_postcode: str | None = Field(None, max_length=20)
-    listing_bedrooms: int | None = Field(None, ge=0, le=100)
+    listing_bedrooms: StrictInteger | None = Field(None, ge=0, le=100)
 
 
 class ScoreRequestLead(LeadFields):
@@ -72,7 +73,7 @@ class ScoreRequestLead(LeadFields):
     }]})
 
     ref: str | None = Field(None, max_length=128, description="Echoed back so you can match results.")
-    created_at: datetime | None = None
+    created_at: IsoDateTime | None = None
     interactions: list[InteractionInput] = Field(default_factory=list, max_length=2000)
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Path, Query, Response, status
 
 from leadscore.core.deps import SessionDep
+from leadscore.core.params import MAX_ID
 from leadscore.core.security import AdminKey, Principal
 from leadscore.core.security.schemas import ProblemDetail
 from leadscore.webhooks import service
@@ -22,6 +23,9 @@ from leadscore.webhooks.schemas import (
     WebhookSecret,
     WebhookUpdate,
 )
+
+WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The subscription's id.")]
+DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID, description="The delivery attempt's id.")]
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -61,15 +65,15 @@ def list_webhooks(session: SessionDep, principal: AdminKey) -> list[WebhookRead]
     return [WebhookRead.model_validate(s) for s in service.list_subscriptions(session)]
 
 
-@router.get("/{webhook_id}", responses=NOT_FOUND, summary="Show one webhook subscription")
-def get_webhook(webhook_id: int, session: SessionDep, principal: AdminKey) -> WebhookRead:
+@router.get("/{webhook_id:int}", responses=NOT_FOUND, summary="Show one webhook subscription")
+def get_webhook(webhook_id: WebhookId, session: SessionDep, principal: AdminKey) -> WebhookRead:
     """The subscription, with why and when it was disabled if it was."""
     return WebhookRead.model_validate(service.get(session, webhook_id))
 
 
-@router.patch("/{webhook_id}", responses=NOT_FOUND, summary="Change or re-enable a webhook subscription")
+@router.patch("/{webhook_id:int}", responses=NOT_FOUND, summary="Change or re-enable a webhook subscription")
 def update_webhook(
-    webhook_id: int, body: WebhookUpdate, session: SessionDep, principal: AdminKey
+    webhook_id: WebhookId, body: WebhookUpdate, session: SessionDep, principal: AdminKey
 ) -> WebhookRead:
     """Change `url`, `events` or `description`. `active: true` re-enables a subscription
     disabled after repeated failures: the failure count is reset and deliveries kept
@@ -79,17 +83,17 @@ def update_webhook(
 
 
 @router.delete(
-    "/{webhook_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND,
+    "/{webhook_id:int}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_FOUND,
     summary="Delete a webhook subscription",
 )
-def delete_webhook(webhook_id: int, session: SessionDep, principal: AdminKey) -> Response:
+def delete_webhook(webhook_id: WebhookId, session: SessionDep, principal: AdminKey) -> Response:
     """Stops all deliveries to it and deletes its delivery log."""
     service.delete(session, webhook_id, actor=_actor(principal))
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
-@router.post("/{webhook_id}/rotate-secret", responses=NOT_FOUND, summary="Rotate the signing secret")
-def rotate_webhook_secret(webhook_id: int, session: SessionDep, principal: AdminKey) -> WebhookSecret:
+@router.post("/{webhook_id:int}/rotate-secret", responses=NOT_FOUND, summary="Rotate the signing secret")
+def rotate_webhook_secret(webhook_id: WebhookId, session: SessionDep, principal: AdminKey) -> WebhookSecret:
     """Returns a new secret. For 24 hours deliveries carry two signatures (new and old
     secret), so the receiver can switch without rejecting anything."""
     subscription = service.rotate_secret(session, webhook_id, actor=_actor(principal))
@@ -99,13 +103,13 @@ def rotate_webhook_secret(webhook_id: int, session: SessionDep, principal: Admin
     )
 
 
-@router.get("/{webhook_id}/deliveries", responses=NOT_FOUND, summary="The delivery log of a subscription")
+@router.get("/{webhook_id:int}/deliveries", responses=NOT_FOUND, summary="The delivery log of a subscription")
 def list_webhook_deliveries(
-    webhook_id: int,
+    webhook_id: WebhookId,
     session: SessionDep,
     principal: AdminKey,
     status_: Annotated[DeliveryStatus | None, Query(alias="status", description="Only attempts in this state.")] = None,
-    cursor: Annotated[int | None, Query(ge=1, description="`next_cursor` of the previous page.")] = None,
+    cursor: Annotated[int | None, Query(ge=1, le=2**31 - 1, description="`next_cursor` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> DeliveryPage:
     """One row per attempt, newest first: status, the receiver's status code and answer
@@ -115,10 +119,10 @@ def list_webhook_deliveries(
 
 
 @router.post(
-    "/deliveries/{delivery_id}/redeliver", status_code=status.HTTP_202_ACCEPTED, responses=DELIVERY_NOT_FOUND,
+    "/deliveries/{delivery_id:int}/redeliver", status_code=status.HTTP_202_ACCEPTED, responses=DELIVERY_NOT_FOUND,
     summary="Send a delivered (or failed) event again",
 )
-def redeliver(delivery_id: int, session: SessionDep, principal: AdminKey) -> DeliveryRead:
+def redeliver(delivery_id: DeliveryId, session: SessionDep, principal: AdminKey) -> DeliveryRead:
     """Queues one more attempt of that delivery's event to its subscription, with the same
     `webhook-id`, even if the subscription is disabled. The new attempt is not retried
     automatically; follow it in the delivery log."""
@@ -126,10 +130,10 @@ def redeliver(delivery_id: int, session: SessionDep, principal: AdminKey) -> Del
 
 
 @router.post(
-    "/{webhook_id}/test", status_code=status.HTTP_202_ACCEPTED, responses=NOT_FOUND,
+    "/{webhook_id:int}/test", status_code=status.HTTP_202_ACCEPTED, responses=NOT_FOUND,
     summary="Send a test event",
 )
-def send_test_event(webhook_id: int, session: SessionDep, principal: AdminKey) -> DeliveryRead:
+def send_test_event(webhook_id: WebhookId, session: SessionDep, principal: AdminKey) -> DeliveryRead:
     """Queues a signed `webhook.test` event to this subscription (whatever its filter, and
     even when disabled), to check the receiver and its signature verification."""
     return DeliveryRead.of(service.send_test(session, webhook_id, actor=_actor(principal)))

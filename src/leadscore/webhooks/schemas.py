@@ -5,14 +5,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AliasChoices, AnyHttpUrl, BaseModel, ConfigDict, Field, UrlConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AliasChoices,
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    TypeAdapter,
+    field_validator,
+)
 
+from leadscore.core.types import StrictBoolean
 from leadscore.webhooks.models import EVENT_TYPES, WebhookDelivery
 
 EventFilter = Literal["*", "score.changed", "lead.created", "model.promoted", "drift.detected", "lead.assigned"]
 assert set(EventFilter.__args__) == {"*", *EVENT_TYPES}  # type: ignore[attr-defined]  # one list to keep
 DeliveryStatus = Literal["pending", "sending", "succeeded", "failed"]
-WebhookUrl = Annotated[AnyHttpUrl, UrlConstraints(max_length=2048, allowed_schemes=["http", "https"])]
+def _valid_http_url(value: str) -> str:
+    # Parse to reject malformed URLs, but store what the user gave: normalising
+    # (punycode, a trailing slash) could push it past the column's length.
+    TypeAdapter(AnyHttpUrl).validate_python(value)
+    return value
+
+
+# The pattern and length are declared in the schema, so clients (and schemathesis) see them.
+WebhookUrl = Annotated[
+    str, StringConstraints(max_length=2000, pattern=r"^https?://[^\s/?#]+[^\s]*$"), AfterValidator(_valid_http_url)
+]
 
 URL_EXAMPLE = "https://crm.example.com/hooks/leadscore"
 SECRET_EXAMPLE = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
@@ -55,7 +76,7 @@ class WebhookUpdate(BaseModel):
     url: WebhookUrl | None = None
     events: list[EventFilter] | None = Field(default=None, min_length=1, max_length=10)
     description: str | None = Field(default=None, max_length=500)
-    active: bool | None = Field(
+    active: StrictBoolean | None = Field(
         default=None, description="true re-enables (and resets the failure count); false pauses."
     )
 

@@ -26,6 +26,7 @@ import httpx
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
+from leadscore.core import metrics
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.scheduler import PeriodicJob
 from leadscore.webhooks import delivery, service
@@ -84,6 +85,7 @@ def deliver(services: Services, payload: dict[str, Any]) -> None:
         http_client(services), attempt, timeout=settings.webhook_timeout_seconds, now=utcnow()
     )
     _transaction(services, lambda s: delivery.record(s, attempt, outcome, settings=settings, now=utcnow()))
+    metrics.webhook_delivery("delivered" if outcome.ok else "failed")
     services.dispatcher.notify()
 
 

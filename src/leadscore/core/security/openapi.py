@@ -47,11 +47,18 @@ def document_errors(schema: dict[str, Any]) -> dict[str, Any]:
     problem_schema = ProblemDetail.model_json_schema(ref_template="#/components/schemas/{model}")
     components.update(problem_schema.pop("$defs", {}))
     components["ProblemDetail"] = problem_schema
-    for path_item in schema.get("paths", {}).values():
-        for operation in path_item.values():
+    for path, path_item in schema.get("paths", {}).items():
+        for method, operation in path_item.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             responses = operation["responses"]
+            # Errors every domain router can raise (NotFound, Conflict, Problem(422)):
+            # documented once here instead of on each route.
+            if "{" in path:
+                responses.setdefault("404", {"description": "No such resource."})
+            if method in ("post", "put", "patch", "delete"):
+                responses.setdefault("409", {"description": "Conflicts with the current state."})
+                responses.setdefault("422", {"description": "Invalid input; `errors` names each bad field."})
             for code, response in responses.items():
                 if code[:1] in "45":
                     response["content"] = _problem_content()

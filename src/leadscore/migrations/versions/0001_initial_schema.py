@@ -75,6 +75,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_audit_log_at'), ['at'], unique=False)
         batch_op.create_index(batch_op.f('ix_audit_log_entity_type_entity_id'), ['entity_type', 'entity_id'], unique=False)
 
+    op.create_table('bulk_jobs',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('dataset', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('options', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('input_path', sa.String(length=500), nullable=False),
+    sa.Column('input_bytes', sa.BigInteger(), nullable=False),
+    sa.Column('result_path', sa.String(length=500), nullable=True),
+    sa.Column('rows_total', sa.Integer(), nullable=True),
+    sa.Column('rows_processed', sa.Integer(), nullable=False),
+    sa.Column('rows_failed', sa.Integer(), nullable=False),
+    sa.Column('error_summary', sa.Text(), nullable=True),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('created_by', sa.String(length=100), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('started_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('finished_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("status IN ('queued', 'running', 'succeeded', 'failed')", name=op.f('ck_bulk_jobs_status')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_bulk_jobs'))
+    )
+    with op.batch_alter_table('bulk_jobs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_bulk_jobs_status_heartbeat_at'), ['status', 'heartbeat_at'], unique=False)
+
     op.create_table('idempotency_keys',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('api_key_id', sa.Integer(), nullable=False),
@@ -310,6 +335,24 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['model_version_id'], ['model_versions.id'], name=op.f('fk_training_jobs_model_version_id_model_versions'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_training_jobs'))
     )
+    op.create_table('users',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('email', sa.String(length=255), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('role', sa.String(length=10), nullable=False),
+    sa.Column('agent_id', sa.Integer(), nullable=True),
+    sa.Column('password_hash', sa.String(length=255), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('last_login_at', sa.DateTime(timezone=True), nullable=True),
+    sa.CheckConstraint("role IN ('agent', 'manager', 'admin')", name=op.f('ck_users_role')),
+    sa.ForeignKeyConstraint(['agent_id'], ['agents.id'], name=op.f('fk_users_agent_id_agents'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
+    sa.UniqueConstraint('email', name=op.f('uq_users_email'))
+    )
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_users_agent_id'), ['agent_id'], unique=False)
+
     op.create_table('webhook_deliveries',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('event_id', sa.Integer(), nullable=False),
@@ -374,6 +417,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('dataset', 'external_id', name=op.f('uq_interactions_dataset_external_id'))
     )
     with op.batch_alter_table('interactions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_interactions_dataset_type_lead_id'), ['dataset', 'type', 'lead_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_interactions_lead_id_occurred_at'), ['lead_id', 'occurred_at'], unique=False)
 
     op.create_table('lead_predictions',
@@ -416,6 +460,16 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_outcomes')),
     sa.UniqueConstraint('lead_id', name=op.f('uq_outcomes_lead_id'))
     )
+    op.create_table('saved_views',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('page', sa.String(length=30), nullable=False),
+    sa.Column('settings', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_saved_views_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_saved_views')),
+    sa.UniqueConstraint('user_id', 'page', name=op.f('uq_saved_views_user_id_page'))
+    )
     op.create_table('scores',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('lead_id', sa.Integer(), nullable=False),
@@ -435,14 +489,31 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_scores_lead_id_scored_at'), ['lead_id', 'scored_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_scores_model_version_id'), ['model_version_id'], unique=False)
 
+    op.create_table('web_sessions',
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('user_agent', sa.String(length=255), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_web_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('token_hash', name=op.f('pk_web_sessions'))
+    )
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_web_sessions_user_id'), ['user_id'], unique=False)
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('web_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_web_sessions_user_id'))
+
+    op.drop_table('web_sessions')
     with op.batch_alter_table('scores', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scores_model_version_id'))
         batch_op.drop_index(batch_op.f('ix_scores_lead_id_scored_at'))
 
     op.drop_table('scores')
+    op.drop_table('saved_views')
     op.drop_table('outcomes')
     with op.batch_alter_table('lead_predictions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_lead_predictions_expected_value'))
@@ -450,6 +521,7 @@ def downgrade() -> None:
     op.drop_table('lead_predictions')
     with op.batch_alter_table('interactions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_interactions_lead_id_occurred_at'))
+        batch_op.drop_index(batch_op.f('ix_interactions_dataset_type_lead_id'))
 
     op.drop_table('interactions')
     with op.batch_alter_table('assignments', schema=None) as batch_op:
@@ -462,6 +534,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_webhook_deliveries_status_subscription_id_event_id'))
 
     op.drop_table('webhook_deliveries')
+    with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_users_agent_id'))
+
+    op.drop_table('users')
     op.drop_table('training_jobs')
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_leads_postcode'))
@@ -500,6 +576,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_idempotency_keys_created_at'))
 
     op.drop_table('idempotency_keys')
+    with op.batch_alter_table('bulk_jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_bulk_jobs_status_heartbeat_at'))
+
+    op.drop_table('bulk_jobs')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_entity_type_entity_id'))
         batch_op.drop_index(batch_op.f('ix_audit_log_at'))

@@ -1,0 +1,114 @@
+"""Per-key rate limits: 429 with Retry-After and RateLimit-* headers, shared through Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from leadscore.core.problems import PROBLEM_JSON
+from leadscore.core.security.ratelimit import RateLimiter, limits_uri
+from tests.core.security.conftest import bearer, serve
+
+# The database only stores the keys here; SQLite is enough (test_keys/test_usage run both).
+SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+
+
+def _exhaust(client, key, allowed: int) -> None:
+    for n in range(allowed):
+        response = client.get("/v1/probe/any", headers=bearer(key))
+        assert response.status_code == 200, response.text
+        assert response.headers["ratelimit-limit"] == str(allowed)
+        assert response.headers["ratelimit-remaining"] == str(allowed - n - 1)
+        assert int(response.headers["ratelimit-reset"]) >= 0
+        assert response.headers["ratelimit-policy"] == f'"default";q={allowed};w=60'
+        assert "retry-after" not in response.headers
+
+
+def _assert_429(response, allowed: int) -> None:
+    assert response.status_code == 429
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert 1 <= int(response.headers["retry-after"]) <= 60
+    assert response.headers["ratelimit-limit"] == str(allowed)
+    assert response.headers["ratelimit-remaining"] == "0"
+    assert response.headers["ratelimit"].startswith('"default";r=0;t=')
+    body = response.json()
+    assert body["status"] == 429 and f"{allowed}/minute" in body["detail"]
+    # The header appears once even though both the problem and the middleware know it.
+    assert len(response.headers.get_list("ratelimit-limit")) == 1
+
+
+@SQLITE_ONLY
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_429_after_the_per_key_limit(settings, issue_key, request, storage):
+    if storage == "redis":
+        target = request.getfixturevalue("redis_target")
+        settings = settings.model_copy(update={"redis_url": target.url})
+    key = issue_key("read", rate_limit="3/minute")
+    other = issue_key("read")  # default rate, untouched by the first key's traffic
+    if storage == "redis":
+        target.track(key.row.prefix)
+        target.track(other.row.prefix)
+    with serve(settings) as client:
+        _exhaust(client, key, 3)
+        _assert_429(client.get("/v1/probe/read", headers=bearer(key)), 3)
+        assert client.get("/v1/probe/read", headers=bearer(other)).status_code == 200
+        assert client.get("/healthz").status_code == 200  # health is never limited
+
+
+@SQLITE_ONLY
+def test_default_rate_comes_from_settings(settings, issue_key):
+    key = issue_key("read")
+    with serve(settings.model_copy(update={"rate_limit": "2/minute"})) as client:
+        _exhaust(client, key, 2)
+        _assert_429(client.get("/v1/probe/read", headers=bearer(key)), 2)
+
+
+@SQLITE_ONLY
+def test_redis_shares_the_limit_between_two_app_instances(settings, issue_key, redis_target):
+    shared = settings.model_copy(update={"redis_url": redis_target.url})
+    key = issue_key("read", rate_limit="4/minute")
+    redis_target.track(key.row.prefix)
+    with serve(shared) as first, serve(shared) as second:
+        assert first.get("/v1/probe/read", headers=bearer(key)).status_code == 200
+        assert second.get("/v1/probe/read", headers=bearer(key)).headers["ratelimit-remaining"] == "2"
+        assert first.get("/v1/probe/read", headers=bearer(key)).status_code == 200
+        assert second.get("/v1/probe/read", headers=bearer(key)).status_code == 200
+        _assert_429(first.get("/v1/probe/read", headers=bearer(key)), 4)
+        _assert_429(second.get("/v1/probe/read", headers=bearer(key)), 4)
+
+
+@SQLITE_ONLY
+def test_memory_storage_is_per_instance(settings, issue_key):
+    key = issue_key("read", rate_limit="2/minute")
+    with serve(settings) as first, serve(settings) as second:
+        for client in (first, second):
+            assert [client.get("/v1/probe/read", headers=bearer(key)).status_code for _ in range(3)] == [200, 200, 429]
+
+
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_limiter_sliding_window(storage, request, namespace):
+    url = request.getfixturevalue("redis_target").url if storage == "redis" else None
+    if url:
+        request.getfixturevalue("redis_target").track(namespace)
+    limiter = RateLimiter(url, key_prefix=namespace)
+    try:
+        decisions = [limiter.hit("k1", "2/second") for _ in range(3)]
+        assert [d.allowed for d in decisions] == [True, True, False]
+        assert [d.remaining for d in decisions] == [1, 0, 0]
+        assert decisions[2].headers()["Retry-After"] == "1"
+        assert limiter.hit("k2", "2/second").allowed  # identities are independent
+        assert limiter.shared is (storage == "redis")
+    finally:
+        limiter.close()
+
+
+def test_unreachable_redis_fails_open(caplog):
+    limiter = RateLimiter("redis://127.0.0.1:1/0")
+    decision = limiter.hit("k", "1/minute")
+    assert decision.allowed and decision.remaining == 1
+    assert "rate-limit storage unavailable" in caplog.text
+
+
+def test_unix_socket_urls_are_translated():
+    assert limits_uri(None) == "memory://"
+    assert limits_uri("unix:///run/redis.sock") == "redis+unix:///run/redis.sock"
+    assert limits_uri("rediss://h:6380/1") == "rediss://h:6380/1"

@@ -1,0 +1,73 @@
+"""Pages render real numbers; saved views persist per user; bad input is a clear error."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web.conftest import csrf_of, login
+
+
+def test_agent_queue_is_sorted_by_expected_value_with_forecasts(app_client):
+    login(app_client, "agent@example.com")
+    page = app_client.get("/queue")
+    assert page.status_code == 200
+    values = [float(v.replace(",", "")) for v in re.findall(r'<td class="num">\$([\d,]+)</td>', page.text)]
+    assert len(values) >= 5 and values == sorted(values, reverse=True)
+    assert "Forecasts are not available yet" not in page.text
+    assert "call" in page.text and "18:00–19:00" in page.text
+
+
+def test_saved_view_persists_and_validates(app_client):
+    login(app_client, "agent@example.com")
+    token = csrf_of(app_client.get("/queue").text)
+    response = app_client.post("/queue/view", data={"csrf_token": token, "sort": "newest", "columns": ["score", "source"],
+                                                    "status": ["new", "contacted", "qualified"]})
+    assert response.status_code == 303
+    page = app_client.get("/queue").text
+    assert 'value="newest" selected' in page and "<th>Source</th>" in page and "<th>Why</th>" not in page
+    # Another user keeps their own (default) view.
+    login(app_client, "manager@example.com")
+    assert 'value="expected_value" selected' in app_client.get("/queue").text
+    login(app_client, "agent@example.com")
+    bad = app_client.post("/queue/view", data={"csrf_token": csrf_of(app_client.get("/queue").text),
+                                               "columns": ["password"], "sort": "newest"})
+    assert bad.status_code == 422 and "unknown column" in bad.text
+    bad_sort = app_client.post("/queue/view", data={"csrf_token": csrf_of(app_client.get("/queue").text),
+                                                    "sort": "ssn"})
+    assert bad_sort.status_code == 422
+    app_client.post("/queue/view", data={"csrf_token": csrf_of(app_client.get("/queue").text)})  # back to defaults
+
+
+def test_lead_detail_shows_timeline_and_forecast(app_client, world):
+    login(app_client, "agent@example.com")
+    page = app_client.get(f"/leads/{world.own_lead}").text
+    assert "Engagement timeline" in page and "Converts within 30 / 60 / 90 days" in page
+
+
+def test_manager_page_shows_pipeline_forecast_and_agents(app_client):
+    login(app_client, "manager@example.com")
+    page = app_client.get("/team").text
+    assert 'id="pipeline"' in page and 'id="agents"' in page and 'id="forecast"' in page
+    assert "Poisson-binomial" in page
+    behaviour = app_client.get("/team/behaviour")
+    assert behaviour.status_code == 200 and "Lift" in behaviour.text and "Wilson" in behaviour.text
+
+
+def test_admin_page_says_what_is_missing_in_plain_words(app_client):
+    login(app_client, "admin@example.com")
+    page = app_client.get("/admin").text
+    assert "No model has been trained for this dataset yet" in page
+    assert 'id="quality"' in page and "Leads without a source" in page
+
+
+def test_bad_query_input_is_a_clear_error_not_a_500(app_client):
+    login(app_client, "manager@example.com")
+    assert app_client.get("/queue?page=abc").status_code == 422
+    assert app_client.get("/leads/notanumber").status_code == 422
+    assert app_client.get("/team?dataset=nope").status_code == 200  # unknown dataset falls back
+
+
+def test_plotly_is_served_locally(app_client):
+    response = app_client.get("/ui/static/plotly.min.js")
+    assert response.status_code == 200 and len(response.content) > 1_000_000
+    assert app_client.get("/ui/static/app.css").status_code == 200
