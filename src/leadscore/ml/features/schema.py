@@ -1,0 +1,278 @@
+"""Data contract, value normalisation and plain-language feature descriptions.
+
+Every conversion of a raw value (a pandas cell or a dict value from the online
+path) goes through the scalar functions here, so the batch and single-lead
+paths cannot disagree: the batch path applies them to the *unique* values of a
+column and maps back, which is fast because real columns repeat a lot.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+import numpy as np
+import pandas as pd
+
+NAT = np.iinfo(np.int64).min  # int64 nanoseconds sentinel, same as pandas' iNaT
+DAY_NS = 86_400 * 10**9
+HOUR_NS = 3_600 * 10**9
+
+DEFAULT_NA_VALUES: tuple[str, ...] = (
+    "", "select", "null", "none", "nan", "n/a", "na", "#n/a", "-", "--", "?", "nat",
+)
+
+ID_COLUMNS = ("lead_id",)
+CREATED_AT = "created_at"
+
+# Typed fields of the lead contract: role and a plain-language label.
+LEAD_FIELDS: dict[str, tuple[str, str]] = {
+    "source": ("categorical", "Lead source"),
+    "channel": ("categorical", "Lead channel"),
+    "intent": ("categorical", "Intent"),
+    "property_type": ("categorical", "Property type"),
+    "price_min": ("numeric", "Minimum budget"),
+    "price_max": ("numeric", "Maximum budget"),
+    "bedrooms": ("numeric", "Bedrooms wanted"),
+    "postcode": ("categorical", "Postcode"),
+    "city": ("categorical", "City"),
+    "latitude": ("numeric", "Latitude"),
+    "longitude": ("numeric", "Longitude"),
+    "financing": ("categorical", "Financing"),
+    "pre_approved": ("boolean", "Pre-approved for a mortgage"),
+    "timeline_months": ("numeric", "Buying timeline (months)"),
+    "consent_email": ("boolean", "Consented to email"),
+    "consent_sms": ("boolean", "Consented to SMS"),
+    "consent_phone": ("boolean", "Consented to phone calls"),
+}
+
+# Hand-written sentences for the typed fields ({value} is the feature value).
+FIELD_SENTENCES: dict[str, tuple[str, str]] = {
+    # name: (sentence with value, sentence when missing)
+    "price_min": ("Minimum budget is {value:,.0f}", "No minimum budget given"),
+    "price_max": ("Maximum budget is {value:,.0f}", "No maximum budget given"),
+    "bedrooms": ("Wants {value:.0f} bedrooms", "Number of bedrooms not given"),
+    "timeline_months": ("Plans to buy within {value:.0f} months", "No buying timeline given"),
+    "latitude": ("Searching at latitude {value:.2f}", "No search location given"),
+    "longitude": ("Searching at longitude {value:.2f}", "No search location given"),
+    "lead_age_days": ("Lead was created {value:.0f} days ago", "Lead creation date unknown"),
+    "created_dow": ("Lead arrived on a {dow}", "Lead creation day unknown"),
+    "created_hour": ("Lead arrived at {value:.0f}:00 (UTC)", "Lead creation time unknown"),
+}
+BOOLEAN_SENTENCES: dict[str, tuple[str, str]] = {
+    "pre_approved": ("Pre-approved for a mortgage", "Not pre-approved for a mortgage"),
+    "consent_email": ("Agreed to be contacted by email", "Did not agree to email contact"),
+    "consent_sms": ("Agreed to be contacted by SMS", "Did not agree to SMS contact"),
+    "consent_phone": ("Agreed to be contacted by phone", "Did not agree to phone contact"),
+}
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+_TRUE = {"true", "yes", "y", "t", "1", "1.0"}
+_FALSE = {"false", "no", "n", "f", "0", "0.0"}
+_EPOCH = datetime(1970, 1, 1)
+
+
+@dataclass(frozen=True)
+class FeatureSpec:
+    """What a feature is and how to say it in a sentence."""
+
+    name: str
+    kind: str  # "numeric" | "categorical" | "boolean"
+    template: str  # str.format template, gets value= (and label=/dow= where relevant)
+    missing: str  # sentence used when the value is NaN
+    source: str = ""  # raw column it came from ("" for interaction features)
+    categories: tuple[str, ...] = ()  # code -> label for categorical features
+    false_template: str = ""  # sentence for boolean features equal to 0
+
+    def describe(self, value: float) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return self.missing
+        value = float(value)
+        if self.kind == "boolean":
+            return self.template if value >= 0.5 else (self.false_template or f"Not: {self.template}")
+        if self.kind == "categorical":
+            code = int(value)
+            label = self.categories[code] if 0 <= code < len(self.categories) else "another value"
+            return self.template.format(label=label, value=value)
+        dow = WEEKDAYS[int(value) % 7] if "{dow}" in self.template else ""
+        try:
+            return self.template.format(value=value, dow=dow)
+        except (ValueError, IndexError, KeyError):
+            return f"{self.name} = {value:g}"
+
+
+@dataclass
+class ColumnPlan:
+    """How one raw lead column becomes features (learned in fit)."""
+
+    column: str
+    role: str  # numeric | boolean | categorical | high_cardinality | datetime | text
+    label: str
+    categories: list[str] = field(default_factory=list)  # categorical vocabulary
+    te_map: dict[str, float] = field(default_factory=dict)  # high_cardinality target encoding
+    freq_map: dict[str, float] = field(default_factory=dict)  # high_cardinality frequency
+    prior: float = float("nan")
+    with_hour: bool = False  # datetime: time-of-day is informative
+    keywords: tuple[str, ...] = ()  # text: keyword flags kept
+
+
+def label_for(column: str) -> str:
+    """Human label of a column (``price_max`` → 'Maximum budget', ``Lead Source`` kept)."""
+    if column in LEAD_FIELDS:
+        return LEAD_FIELDS[column][1]
+    text = str(column).replace("_", " ").strip()
+    return text[:1].upper() + text[1:]
+
+
+def safe_name(column: str) -> str:
+    """Feature-name fragment: lower snake case ASCII."""
+    s = re.sub(r"[^0-9a-zA-Z]+", "_", str(column)).strip("_").lower()
+    return s or "col"
+
+
+# ----------------------------------------------------------------- scalars
+def is_missing(v: object, na_values: frozenset[str]) -> bool:
+    if v is None or v is pd.NA or v is pd.NaT:
+        return True
+    if isinstance(v, float):
+        return math.isnan(v)
+    if isinstance(v, str):
+        return v.strip().lower() in na_values
+    if isinstance(v, np.floating):
+        return bool(np.isnan(v))
+    if isinstance(v, np.datetime64):
+        return bool(np.isnat(v))
+    return False
+
+
+def to_number(v: object, na_values: frozenset[str]) -> float:
+    """Float value of a cell, NaN when missing or unparsable."""
+    if is_missing(v, na_values):
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        return 1.0 if v else 0.0
+    if isinstance(v, (int, float, np.integer, np.floating)):
+        return float(v)
+    if isinstance(v, str):
+        try:
+            return float(v.strip().replace(",", ""))
+        except ValueError:
+            return math.nan
+    return math.nan
+
+
+def to_bool(v: object, na_values: frozenset[str]) -> float:
+    """1.0 / 0.0 / NaN for yes-no like values."""
+    if is_missing(v, na_values):
+        return math.nan
+    if isinstance(v, (bool, np.bool_)):
+        return 1.0 if v else 0.0
+    s = str(v).strip().lower()
+    if s in _TRUE:
+        return 1.0
+    if s in _FALSE:
+        return 0.0
+    num = to_number(v, na_values)
+    return math.nan if math.isnan(num) else float(num != 0)
+
+
+def to_category(v: object, na_values: frozenset[str]) -> str | None:
+    """Normalised category string; integral floats print as ints (3.0 == 3)."""
+    if is_missing(v, na_values):
+        return None
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (float, np.floating)) and float(v).is_integer():
+        return str(int(v))
+    return str(v).strip()
+
+
+def to_ns(v: object, na_values: frozenset[str] = frozenset()) -> int:
+    """Nanoseconds since epoch (naive UTC) of a timestamp-like value; NAT if missing."""
+    if v is None or v is pd.NaT:
+        return NAT
+    if isinstance(v, pd.Timestamp):
+        if v.tzinfo is not None:
+            v = v.tz_convert("UTC").tz_localize(None)
+        return int(v.value)
+    if isinstance(v, datetime):
+        if v.tzinfo is not None:
+            v = v.astimezone(timezone.utc).replace(tzinfo=None)
+        delta = v - _EPOCH
+        return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+    if isinstance(v, np.datetime64):
+        return NAT if np.isnat(v) else int(v.astype("datetime64[ns]").astype(np.int64))
+    if isinstance(v, str):
+        if v.strip().lower() in na_values or not v.strip():
+            return NAT
+        try:
+            return to_ns(pd.Timestamp(v.strip()))
+        except (ValueError, TypeError, OverflowError):
+            return NAT
+    if isinstance(v, (float, np.floating)) and math.isnan(v):
+        return NAT
+    return NAT
+
+
+# ----------------------------------------------------------------- arrays
+def object_values(values: Iterable | pd.Series | np.ndarray) -> np.ndarray:
+    """A column as a numpy object array (pandas' string/NA dtypes included)."""
+    if isinstance(values, pd.Series):
+        return values.to_numpy(dtype=object, na_value=None)
+    arr = np.asarray(values, dtype=object)
+    return arr.reshape(-1)
+
+
+def map_unique(values: np.ndarray, fn: Callable[[object], object], dtype=float) -> np.ndarray:
+    """Apply a scalar function to each *distinct* value and broadcast back.
+
+    Bit-identical to ``[fn(v) for v in values]`` but costs one call per
+    distinct value; small arrays (the online path) skip the factorisation.
+    """
+    if len(values) <= 32:
+        return np.array([fn(v) for v in values], dtype=dtype)
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    mapped = np.array([fn(u) for u in uniques] + [fn(None)], dtype=dtype)
+    return mapped[codes]  # code -1 (NA) picks the trailing fn(None)
+
+
+def column_ns(series: pd.Series | np.ndarray, na_values: frozenset[str]) -> np.ndarray:
+    """int64 ns of a timestamp column, NAT for missing (tz-aware → UTC)."""
+    if isinstance(series, pd.Series) and isinstance(series.dtype, pd.DatetimeTZDtype):
+        series = series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if isinstance(series, pd.Series) and pd.api.types.is_datetime64_dtype(series.dtype):
+        return series.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+    obj = object_values(series)
+    return map_unique(obj, lambda v: to_ns(v, na_values), dtype=np.int64)
+
+
+def column_numbers(series: pd.Series | np.ndarray, na_values: frozenset[str]) -> np.ndarray:
+    """float64 values of a column through ``to_number`` semantics."""
+    if isinstance(series, pd.Series) and (
+        pd.api.types.is_float_dtype(series.dtype) or pd.api.types.is_integer_dtype(series.dtype)
+    ):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    if isinstance(series, pd.Series) and pd.api.types.is_bool_dtype(series.dtype):
+        return series.to_numpy(dtype=np.float64, na_value=np.nan)
+    return map_unique(object_values(series), lambda v: to_number(v, na_values))
+
+
+def as_of_ns(as_of, n: int) -> np.ndarray:
+    """Per-row as-of times in int64 ns from a scalar, array or Series."""
+    if as_of is None:
+        now = pd.Timestamp.now(tz="UTC").tz_localize(None)
+        return np.full(n, int(now.value), dtype=np.int64)
+    if isinstance(as_of, (pd.Series, np.ndarray, list, tuple, pd.Index)):
+        ser = pd.Series(np.asarray(as_of) if not isinstance(as_of, pd.Series) else as_of.to_numpy())
+        ser = pd.to_datetime(ser)
+        out = column_ns(ser, frozenset())
+        if len(out) != n:
+            raise ValueError(f"as_of has {len(out)} values for {n} leads")
+        if (out == NAT).any():
+            raise ValueError("as_of contains missing timestamps")
+        return out
+    ns = to_ns(pd.Timestamp(as_of))
+    return np.full(n, ns, dtype=np.int64)

@@ -1,0 +1,137 @@
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from leadscore.ml import FeatureBuilder
+
+from .conftest import AS_OF, assert_same
+
+PHRASES = ["cash buyer, asap please call me now", "just looking around for a house in town",
+           "want a viewing of the blue house on elm street"]
+
+
+def messy_leads(rng, n=150):
+    """Random leads with every awkward value type the importers may hand over."""
+    created = pd.Timestamp("2024-01-01").value + rng.integers(0, 300 * 86_400, n) * 10**9
+    return pd.DataFrame({
+        "lead_id": np.arange(n),
+        "created_at": pd.to_datetime(created),
+        "source": rng.choice(["zillow", "web", "Select", None, "referral", " web "], n),
+        "price_min": np.where(rng.random(n) < 0.2, np.nan, rng.uniform(1e5, 5e5, n)),
+        "price_max": rng.uniform(3e5, 9e5, n),
+        "bedrooms": rng.choice([1.0, 2.0, 3.0, np.nan], n),
+        "postcode": rng.choice(["10001", "10002", "10003", None], n),
+        "pre_approved": rng.choice([True, False], n),
+        "timeline_months": rng.choice(["3", "6", "Select", "12"], n),  # numbers as text
+        "campaign": [f"c{k}" for k in rng.integers(0, 120, n)],  # high cardinality
+        "Do Not Email": rng.choice(["Yes", "No"], n),
+        "notes": [None if k % 7 == 0 else f"{rng.choice(PHRASES)} about house number {k}" for k in range(n)],
+        "visited_at": pd.to_datetime(created + rng.integers(-5, 90, n) * 86_400 * 10**9),
+        "score_ext": rng.normal(size=n),
+    })
+
+
+def messy_interactions(rng, leads, m=3000):
+    lead_ids = rng.choice(leads["lead_id"].to_numpy(), m)
+    t0 = pd.Timestamp("2024-01-01").value
+    return pd.DataFrame({
+        "lead_id": lead_ids,
+        "occurred_at": pd.to_datetime(t0 + rng.integers(0, 330 * 86_400, m) * 10**9),
+        "type": rng.choice(["listing_view", "call", "email_open", "Showing", "weird_type", None], m),
+        "channel": rng.choice(["web", "phone", "email", None], m),
+        "direction": rng.choice(["inbound", "outbound", None], m),
+        "agent_id": rng.choice(["a1", "a2", "a3", None], m),
+        "property_id": rng.choice([f"p{k}" for k in range(40)] + [None], m),
+        "listing_price": np.where(rng.random(m) < 0.5, rng.uniform(1e5, 1e6, m), np.nan),
+        "listing_postcode": rng.choice(["10001", "10002", None], m),
+        "listing_bedrooms": rng.choice([1.0, 2.0, 4.0, np.nan], m),
+    })
+
+
+def test_fit_returns_self_and_learned_attributes(rng):
+    leads = messy_leads(rng)
+    fb = FeatureBuilder()
+    with pytest.raises(NotFittedError):
+        check_is_fitted(fb)
+    assert fb.fit(leads) is fb
+    check_is_fitted(fb)
+    learned = [k for k in vars(fb) if not k.startswith("_") and k not in fb.get_params()]
+    assert learned and all(k.endswith("_") for k in learned)
+    assert set(fb.get_params()) == set(FeatureBuilder().get_params())  # __init__ only stored params
+
+
+def test_batch_and_single_lead_features_are_identical(rng):
+    leads = messy_leads(rng)
+    ix = messy_interactions(rng, leads)
+    y = rng.integers(0, 2, len(leads))
+    fb = FeatureBuilder(min_category_count=5).fit(leads, ix, y, as_of=AS_OF)
+    as_of = pd.Series(pd.to_datetime(pd.Timestamp("2024-03-01").value
+                                     + rng.integers(0, 250 * 86_400, len(leads)) * 10**9))
+    batch = fb.transform(leads, ix, as_of=as_of).to_numpy()
+    assert batch.shape[1] > 40
+    for i in range(len(leads)):
+        lead = leads.iloc[i].to_dict()
+        rows = ix[ix["lead_id"] == lead["lead_id"]].to_dict("records")
+        one = fb.transform_one(lead, rows, as_of=as_of.iloc[i])
+        assert_same(batch[i], one[0])
+
+
+def test_interactions_at_or_after_as_of_change_nothing(rng):
+    leads = messy_leads(rng, 80)
+    ix = messy_interactions(rng, leads, 1500)
+    fb = FeatureBuilder().fit(leads, ix, as_of=AS_OF)
+    before = ix[ix["occurred_at"] < AS_OF]
+    base = fb.transform(leads, before, as_of=AS_OF).to_numpy()
+    future = messy_interactions(np.random.default_rng(9), leads, 800)
+    future["occurred_at"] = AS_OF + pd.to_timedelta(np.random.default_rng(1).integers(0, 50, 800), unit="D")
+    assert (future["occurred_at"] >= AS_OF).all() and (future["occurred_at"] == AS_OF).any()
+    after = fb.transform(leads, pd.concat([before, future]), as_of=AS_OF).to_numpy()
+    assert_same(base, after)
+    # and an interaction strictly before as_of does change something
+    early = future.head(1).assign(occurred_at=AS_OF - pd.Timedelta(hours=1))
+    changed = fb.transform(leads, pd.concat([before, early]), as_of=AS_OF).to_numpy()
+    assert not np.array_equal(np.nan_to_num(base, nan=-7), np.nan_to_num(changed, nan=-7))
+
+
+def test_future_timestamps_in_lead_fields_are_unknown(rng):
+    leads = messy_leads(rng, 60)
+    fb = FeatureBuilder().fit(leads, as_of=AS_OF)
+    X = fb.transform(leads, as_of=AS_OF)
+    future = (leads["visited_at"] >= AS_OF).to_numpy()
+    assert future.any()
+    assert X.loc[future, "visited_at_days_ago"].isna().all()
+    assert X.loc[~future, "visited_at_days_ago"].notna().all()
+
+
+def test_column_roles_na_values_and_descriptions(rng):
+    leads = messy_leads(rng)
+    ix = messy_interactions(rng, leads)
+    fb = FeatureBuilder(min_category_count=5).fit(leads, ix, rng.integers(0, 2, len(leads)), as_of=AS_OF)
+    roles = {p.column: p.role for p in fb.column_plans_}
+    assert roles["timeline_months"] == "numeric"
+    assert roles["campaign"] == "high_cardinality"
+    assert roles["Do Not Email"] == "boolean"
+    assert roles["notes"] == "text"
+    assert roles["visited_at"] == "datetime"
+    assert fb.excluded_columns_["lead_id"] == "identifier"
+    source_plan = next(p for p in fb.column_plans_ if p.column == "source")
+    assert "Select" not in source_plan.categories  # 'Select' means missing
+    assert "web" in source_plan.categories and " web " not in source_plan.categories
+    assert fb.describe("ix_listing_view_7d", 14) == "Viewed 14 listings in the last 7 days"
+    assert fb.describe("pre_approved", 1.0) == "Pre-approved for a mortgage"
+    assert fb.describe("price_min", float("nan")) == "No minimum budget given"
+    for name in fb.feature_names_:
+        assert isinstance(fb.describe(name, 1.0), str)
+
+
+def test_target_encoding_is_out_of_fold_in_fit_transform(rng):
+    leads = messy_leads(rng, 400)
+    y = rng.integers(0, 2, len(leads))
+    fb = FeatureBuilder()
+    oof = fb.fit_transform(leads, y=y, as_of=AS_OF)["campaign_rate"].to_numpy()
+    full = fb.transform(leads, as_of=AS_OF)["campaign_rate"].to_numpy()
+    assert not np.allclose(oof, full)
+    # in-sample encoding of pure noise correlates with y; out-of-fold must not (much)
+    assert np.corrcoef(full, y)[0, 1] > np.corrcoef(oof, y)[0, 1] + 0.1
