@@ -13,6 +13,7 @@ from leadscore.core import metrics, problems, security
 from leadscore.core.config import Settings
 from leadscore.core.deps import RuntimeDep
 from leadscore.core.services import Services
+from leadscore.web import api as web
 
 API_DESCRIPTION = """
 Open, explainable lead scoring. Every endpoint except the health checks needs an
@@ -33,9 +34,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.notify_outbox = active.dispatcher.notify
         active.dispatcher.start()
         guard = security.open_guard(app, active)  # key cache, rate limiter, usage flusher
+        scheduler = None
+        if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
+            from leadscore.tasks import make_scheduler
+
+            scheduler = make_scheduler(active)
+            scheduler.start()
         try:
             yield
         finally:
+            if scheduler is not None:
+                scheduler.stop()
             guard.close()
             if owned:
                 active.close()
@@ -58,6 +67,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
     for router in domain_routers():
         app.include_router(router, prefix="/v1")
+    web.mount(app)  # the web UI at / (pages, static files, HTML error pages)
     return app
 
 

@@ -25,7 +25,8 @@ class Api:
 
 @pytest.fixture
 def api(fresh_database) -> Iterator[Api]:
-    settings = fresh_database.model_copy(update={"webhook_backoff_base_seconds": 0.01})
+    # No embedded scheduler: its sweeps would race the tests' own pumping.
+    settings = fresh_database.model_copy(update={"webhook_backoff_base_seconds": 0.01, "scheduler_enabled": False})
     runtime = Runtime.open(settings)
     headers = {}
     with session_scope(runtime.sessions) as session:

@@ -141,6 +141,13 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(
         default=True, description="Run the embedded scheduler (retraining, drift checks) inside `leadscore serve`."
     )
+    queue_name: str = Field(
+        default="leadscore.tasks", min_length=1, max_length=200,
+        description="RabbitMQ queue the API publishes to and workers consume (one per installation).",
+    )
+    bulk_max_bytes: int = Field(
+        default=2 * 1024**3, ge=1, description="Largest file accepted by /v1/bulk uploads (413 beyond)."
+    )
     score_change_min_delta: int = Field(
         default=5, ge=1, le=100,
         description="A rescore emits score.changed when the grade changes or the score moves this many points.",
@@ -220,6 +227,8 @@ class Settings(BaseSettings):
             "LEADSCORE_WEBHOOK_BACKOFF_BASE_SECONDS": str(self.webhook_backoff_base_seconds),
             "LEADSCORE_WEBHOOK_BACKOFF_MAX_SECONDS": str(self.webhook_backoff_max_seconds),
             "LEADSCORE_WEBHOOK_DISABLE_AFTER": str(self.webhook_disable_after),
+            "LEADSCORE_QUEUE_NAME": self.queue_name,
+            "LEADSCORE_BULK_MAX_BYTES": str(self.bulk_max_bytes),
         }
 
 

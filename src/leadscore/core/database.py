@@ -102,6 +102,10 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {"check_same_thread": False})
     else:
         kwargs.setdefault("pool_pre_ping", True)
+    # As many connections as the API's threadpool has threads (40), so a burst of requests
+    # waits on the database, not on the pool (the default 5 + 10 timed out under load).
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 30)
     try:
         engine = create_engine(url, **kwargs)
     except (ArgumentError, ValueError) as exc:

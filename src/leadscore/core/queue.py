@@ -102,11 +102,12 @@ class InProcessQueue:
 class RabbitMQQueue:
     """Publishes persistent messages to a durable RabbitMQ queue with publisher confirms."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, queue: str | None = None) -> None:
         import pika
 
         self._pika = pika
         self._url = url
+        self._queue = queue
         self._lock = threading.Lock()
         self._connection: Any = None
         self._channel: Any = None
@@ -115,9 +116,13 @@ class RabbitMQQueue:
         if self._channel is None or self._channel.is_closed:
             self._connection = self._pika.BlockingConnection(self._pika.URLParameters(self._url))
             self._channel = self._connection.channel()
-            self._channel.queue_declare(queue=QUEUE_NAME, durable=True)
+            self._channel.queue_declare(queue=self.queue, durable=True)
             self._channel.confirm_delivery()
         return self._channel
+
+    @property
+    def queue(self) -> str:
+        return self._queue or QUEUE_NAME
 
     def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
         body = json.dumps({"topic": topic, "payload": payload}, default=str).encode()
@@ -126,10 +131,10 @@ class RabbitMQQueue:
         )
         with self._lock:
             try:
-                self._ensure().basic_publish("", QUEUE_NAME, body, properties, mandatory=True)
+                self._ensure().basic_publish("", self.queue, body, properties, mandatory=True)
             except (self._pika.exceptions.AMQPConnectionError, self._pika.exceptions.ChannelClosed):
                 self._channel = None  # reconnect once, then let the outbox retry later
-                self._ensure().basic_publish("", QUEUE_NAME, body, properties, mandatory=True)
+                self._ensure().basic_publish("", self.queue, body, properties, mandatory=True)
 
     def close(self) -> None:
         with self._lock:
@@ -139,17 +144,19 @@ class RabbitMQQueue:
 
 
 def consume_rabbitmq(
-    url: str, registry: TaskRegistry, *, stop: threading.Event | None = None, prefetch: int = 16
+    url: str, registry: TaskRegistry, *, stop: threading.Event | None = None, prefetch: int = 16,
+    queue: str | None = None,
 ) -> None:
     """Worker loop: handle each message, acknowledge only after the handler succeeded."""
     import pika
 
+    queue = queue or QUEUE_NAME
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
-    channel.queue_declare(queue=QUEUE_NAME, durable=True)
+    channel.queue_declare(queue=queue, durable=True)
     channel.basic_qos(prefetch_count=prefetch)
     try:
-        for method, _properties, body in channel.consume(QUEUE_NAME, inactivity_timeout=1):
+        for method, _properties, body in channel.consume(queue, inactivity_timeout=1):
             if stop is not None and stop.is_set():
                 break
             if method is None:

@@ -59,7 +59,7 @@ def worker_command() -> None:
         scheduler.start()
     console.print(f"worker consuming {settings.broker_url and 'RabbitMQ'} (Ctrl-C to stop)")
     try:
-        consume_rabbitmq(settings.broker_url, services.tasks, stop=stop)
+        consume_rabbitmq(settings.broker_url, services.tasks, stop=stop, queue=settings.queue_name)
     finally:
         if scheduler:
             scheduler.stop()

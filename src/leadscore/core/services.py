@@ -32,7 +32,8 @@ class Services:
         cache = make_cache(runtime.settings.redis_url)
         tasks = TaskRegistry()
         in_process = consume_in_process if consume_in_process is not None else not runtime.settings.broker_url
-        task_queue: TaskQueue = InProcessQueue(tasks) if in_process else RabbitMQQueue(runtime.settings.broker_url)
+        task_queue: TaskQueue = (InProcessQueue(tasks) if in_process
+                                 else RabbitMQQueue(runtime.settings.broker_url, queue=runtime.settings.queue_name))
         services = cls(runtime, cache, tasks, task_queue, OutboxDispatcher(runtime.sessions, task_queue))
         from leadscore.tasks import register_all
 

@@ -46,18 +46,24 @@ def run_training_job(
     tolerance: float = 0.005,
     metric: str = "roc_auc",
     progress: Callable[[str, float], None] | None = None,
+    job_id: int | None = None,
 ) -> TrainingResult:
     """Train a candidate, register it, promote it if it is not worse than the champion.
 
     A failure (no data, a bug, a bad config) is recorded on the job row and the
-    champion stays in place.
+    champion stays in place. ``job_id`` runs a job queued earlier (by the API);
+    one already finished is not run again (the message was delivered twice).
     """
     config = config or TrainingConfig()
+    options = {"seed": config.seed, "exclude": list(config.exclude), "leakage_override": list(config.leakage_override)}
     with session_scope(sessions) as session:
-        job = TrainingJob(kind="conversion", dataset=dataset, trigger=trigger, status="running",
-                          started_at=utcnow(), options={"seed": config.seed, "exclude": list(config.exclude),
-                                                        "leakage_override": list(config.leakage_override)})
-        session.add(job)
+        job = session.get(TrainingJob, job_id) if job_id is not None else None
+        if job is not None and job.status in ("succeeded", "failed"):
+            return TrainingResult(job.id, job.status, job.model_version_id, None, job.promoted, job.message or "")
+        if job is None:
+            job = TrainingJob(kind="conversion", dataset=dataset, trigger=trigger)
+            session.add(job)
+        job.status, job.started_at, job.options = "running", utcnow(), {**(job.options or {}), **options}
         session.flush()
         job_id = job.id
     try:
@@ -83,8 +89,8 @@ def run_training_job(
             job.status, job.finished_at, job.model_version_id = "succeeded", utcnow(), version.id
             job.promoted, job.message = promoted, decision
             report = candidate.artifact.model.evaluation
-            return TrainingResult(job_id, "succeeded", version.id, version.version, promoted, decision,
-                                  report.table() if report is not None else str(version.notes or ""), decision)
+            result = TrainingResult(job_id, "succeeded", version.id, version.version, promoted, decision,
+                                    report.table() if report is not None else str(version.notes or ""), decision)
     except Exception as exc:
         expected = isinstance(exc, LeadscoreError)
         message = str(exc) if expected else f"{type(exc).__name__}: {exc}"
@@ -94,6 +100,21 @@ def run_training_job(
             job = session.get(TrainingJob, job_id)
             job.status, job.finished_at, job.message = "failed", utcnow(), message[:4000]
         return TrainingResult(job_id, "failed", message=message)
+    # After the conversion model is committed: the predictive models (own job rows) can never undo it.
+    _train_predictive(sessions, dataset=dataset, config=config, trigger=trigger, actor=actor, auto_promote=auto_promote)
+    return result
+
+
+def _train_predictive(sessions: sessionmaker[Session], *, dataset: str, config: TrainingConfig, trigger: str,
+                      actor: str, auto_promote: bool) -> None:
+    from leadscore.registry import predictive
+
+    try:
+        predictive.run_predictive_jobs(sessions, dataset=dataset, trigger=trigger, actor=actor,
+                                       auto_promote=auto_promote,
+                                       config=predictive.PredictiveConfig(seed=config.seed, exclude=tuple(config.exclude)))
+    except Exception:  # recorded on its job rows when possible; never fails the conversion job
+        log.exception("predictive models for dataset %s failed", dataset)
 
 
 def _decide(candidate: training.Candidate, has_champion: bool, metric: str, tolerance: float) -> tuple[str, bool]:
@@ -159,6 +180,7 @@ def periodic_jobs(services: Services) -> list[Any]:
 def register(services: Services) -> None:
     def on_retrain(payload: dict[str, Any]) -> None:
         run_training_job(services.runtime.sessions, dataset=payload["dataset"], trigger=payload.get("trigger", "api"),
-                         actor=payload.get("actor", "api"), tolerance=services.settings.promotion_tolerance)
+                         actor=payload.get("actor", "api"), tolerance=services.settings.promotion_tolerance,
+                         job_id=payload.get("job_id"))
 
     services.tasks.register("model.retrain", on_retrain)

@@ -17,9 +17,10 @@ import pandas as pd
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from leadscore.core import outbox
+from leadscore.core import metrics, outbox
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.errors import LeadscoreError
+from leadscore.insights import predictions
 from leadscore.interactions.frames import interactions_frame
 from leadscore.leads.frames import leads_frame
 from leadscore.leads.models import Lead
@@ -78,6 +79,7 @@ def rescore_dataset(
         # Challengers score the same leads in shadow: stored, compared, never shown as current.
         challengers = [(c.id, registry.load_model(session, c).model)
                        for c in registry.get_challengers(session, dataset=dataset)]
+        forecasters = predictions.load_champions(session, dataset=dataset)
         conditions = [Lead.dataset == dataset]
         if open_only:
             conditions.append(Lead.status.not_in(("won", "lost")))
@@ -95,6 +97,10 @@ def rescore_dataset(
             interactions = interactions_frame(session, dataset=dataset, lead_ids=batch)
             scored = model.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
             changes = service.store(session, records_from_frame(scored), model_version_id=version_id)
+            metrics.scores_computed(len(scored))
+            predictions.refresh_predictions(session, dataset=dataset, lead_ids=batch, champions=forecasters, leads=leads,
+                                            interactions=interactions,
+                                            probabilities=dict(zip(scored["lead_id"], scored["probability"], strict=True)))
             for challenger_id, challenger in challengers:
                 shadow = challenger.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
                 service.store(session, records_from_frame(shadow), model_version_id=challenger_id, shadow=True)
@@ -157,6 +163,7 @@ def score_file(
                     json.dumps([r["sentence"] for r in row.top_negative]),
                 ])
             written += len(frame)
+            metrics.scores_computed(len(frame))
             if progress:
                 progress(written)
     return written

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
+from leadscore.core import metrics
 from leadscore.core.database import session_scope, utcnow
+from leadscore.insights import predictions
 from leadscore.interactions.frames import interaction_records
 from leadscore.leads.frames import attribute_types, lead_record, naive_utc
 from leadscore.leads.models import Lead
@@ -93,6 +95,9 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
     result = models.get(session, champion.id).score_one(record_in, interactions, as_of=now)
     record = _record(lead_id, result)
     [change] = service.store(session, [record], model_version_id=champion.id)
+    metrics.scores_computed(1)
+    predictions.refresh_lead(session, lead_id, as_of=now, probability=record.probability,
+                             load=lambda version_id: models.get(session, version_id))
     for challenger in registry.get_challengers(session, dataset=lead.dataset):
         shadow = models.get(session, challenger.id).score_one(record_in, interactions, as_of=now)
         service.store(session, [_record(lead_id, shadow)], model_version_id=challenger.id, shadow=True)

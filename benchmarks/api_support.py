@@ -1,0 +1,182 @@
+"""Helpers of benchmarks/run_api.py: processes, wrk scripts and runs, a webhook receiver."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+WRK_DONE = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format("WRKJSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d,"
+    .. "\\"connect\\":%d,\\"read\\":%d,\\"write\\":%d,\\"status\\":%d,\\"timeout\\":%d}\\n",
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(99),
+    e.connect, e.read, e.write, e.status, e.timeout))
+end
+"""
+
+
+def ensure_wrk() -> str:
+    found = shutil.which("wrk")
+    if found:
+        return found
+    if os.geteuid() != 0:
+        sys.exit("wrk is not installed and this is not root: install it (apt-get install -y wrk) and rerun")
+    print("installing wrk (apt-get install -y wrk)...", flush=True)
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, stdout=subprocess.DEVNULL)
+    found = shutil.which("wrk")
+    if not found:
+        subprocess.run(["apt-get", "update"], check=False, stdout=subprocess.DEVNULL)
+        subprocess.run(["apt-get", "install", "-y", "wrk"], check=False, stdout=subprocess.DEVNULL)
+        found = shutil.which("wrk")
+    if not found:
+        sys.exit("could not install wrk with apt-get; install it by hand and rerun")
+    return found
+
+
+def raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 65536), hard))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    handle = log.open("w")
+    return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop(process: subprocess.Popen | None) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(15)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(5)
+
+
+def wait_http(url: str, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+
+
+@dataclass
+class WrkResult:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    timeouts: int
+    non_2xx: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+def run_wrk(wrk: str, name: str, url: str, script: Path, *, seconds: int, connections: int, threads: int) -> WrkResult:
+    out = subprocess.run(
+        [wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 60, preexec_fn=raise_fd_limit,
+    )
+    match = re.search(r"WRKJSON (\{.*\})", out.stdout)
+    if not match:
+        raise SystemExit(f"wrk failed for {name}:\n{out.stdout}\n{out.stderr}")
+    data = json.loads(match.group(1))
+    return WrkResult(name, data["requests"], data["duration_us"] / 1e6, data["p50_us"] / 1000, data["p99_us"] / 1000,
+                     data["connect"] + data["read"] + data["write"], data["timeout"], data["status"])
+
+
+def lua_get(path: str, headers: dict[str, str]) -> str:
+    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    return "\n".join([*lines, f'wrk.path = "{path}"', WRK_DONE])
+
+
+def lua_get_random(ids: list[int], template: str, headers: dict[str, str]) -> str:
+    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    table = ",".join(map(str, ids))
+    return "\n".join([*lines, f"local ids = {{{table}}}",
+                      "math.randomseed(os.time())",
+                      "request = function()",
+                      f'  return wrk.format("GET", string.format("{template}", ids[math.random(#ids)]))',
+                      "end", WRK_DONE])
+
+
+def lua_post(path: str, body: dict[str, Any], headers: dict[str, str]) -> str:
+    lines = [f'wrk.headers["{k}"] = "{v}"' for k, v in {**headers, "Content-Type": "application/json"}.items()]
+    encoded = json.dumps(json.dumps(body))  # a Lua-compatible double-quoted string
+    return "\n".join([*lines, 'wrk.method = "POST"', f'wrk.path = "{path}"', f"wrk.body = {encoded}", WRK_DONE])
+
+
+class Receiver:
+    """Webhook receiver on 127.0.0.1: records (arrival time, lead id) of each event."""
+
+    def __init__(self) -> None:
+        self.arrivals: dict[int, float] = {}
+        self.lock = threading.Lock()
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("content-length", 0)))
+                now = time.monotonic()
+                try:
+                    lead_id = int(json.loads(body)["data"]["lead_id"])
+                    with receiver.lock:
+                        receiver.arrivals.setdefault(lead_id, now)
+                except Exception:
+                    pass
+                self.send_response(200)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]

@@ -1,0 +1,296 @@
+"""API throughput and latency under wrk, against a trivial FastAPI endpoint measured in the same run.
+
+    python benchmarks/run_api.py [--seconds 20] [--connections 1000] [--modes embedded,production]
+
+For each mode (embedded: SQLite, in-process cache and queue; production:
+PostgreSQL, Redis, RabbitMQ and a `leadscore worker`), it builds or reuses a
+20,000-lead demo database with a trained champion, starts `leadscore serve`
+(one worker) on 127.0.0.1, and measures with wrk (1,000 connections, 2
+threads): GET /v1/leads/{id}/score on random ids, POST /v1/score (one lead,
+20 interactions), then the event-to-webhook latency (interactions posted at a
+steady rate while the GET load runs; request accepted -> webhook received on a
+local receiver). The trivial endpoint is a separate tiny app served by uvicorn
+the same way. Results go to the "## API" section of benchmarks/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from api_support import (  # noqa: E402
+    Receiver, WrkResult, ensure_wrk, free_port, lua_get, lua_get_random, lua_post, percentile, raise_fd_limit,
+    run_wrk, start, stop, wait_http,
+)
+
+ROOT = Path(__file__).resolve().parent
+WORK = Path(os.environ.get("LEADSCORE_BENCH_DIR", "/tmp/leadscore-bench"))
+PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+PG_DB = "leadscore_bench_api"
+PEPPER = "bench-pepper-0123456789abcdef"
+LEADS = 20_000
+DATASET = "demo"
+LEADSCORE = shutil.which("leadscore") or "leadscore"
+
+
+def mode_env(mode: str) -> dict[str, str]:
+    home = WORK / mode
+    env = {**os.environ, "LEADSCORE_HOME": str(home), "LEADSCORE_KEY_PEPPER": PEPPER, "LEADSCORE_LOG_LEVEL": "WARNING",
+           "LEADSCORE_SCHEDULER_ENABLED": "false", "LEADSCORE_SCORE_CHANGE_MIN_DELTA": "1"}
+    for name in ("LEADSCORE_DATABASE_URL", "LEADSCORE_REDIS_URL", "LEADSCORE_BROKER_URL"):
+        env.pop(name, None)
+    if mode == "production":
+        env.update({"LEADSCORE_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB,
+                    "LEADSCORE_REDIS_URL": "redis://127.0.0.1:6379/5",
+                    "LEADSCORE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/",
+                    "LEADSCORE_QUEUE_NAME": f"leadscore.bench.{uuid.uuid4().hex[:8]}"})
+    return env
+
+
+def settings_of(env: dict[str, str]):  # noqa: ANN201
+    from leadscore.core.config import load_settings
+
+    return load_settings(home=Path(env["LEADSCORE_HOME"]), database_url=env.get("LEADSCORE_DATABASE_URL"),
+                         key_pepper=PEPPER)
+
+
+def ensure_database(mode: str, env: dict[str, str]) -> None:
+    if mode == "production":
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with engine.connect() as c:
+            if not c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": PG_DB}).scalar():
+                c.execute(text(f'CREATE DATABASE "{PG_DB}"'))
+        engine.dispose()
+    from sqlalchemy import func, select
+
+    from leadscore.core.database import session_scope
+    from leadscore.core.runtime import Runtime
+    from leadscore.leads.models import Lead
+    from leadscore.registry import service
+
+    runtime = Runtime.open(settings_of(env))
+    with session_scope(runtime.sessions, write=False) as s:
+        leads = s.scalar(select(func.count()).select_from(Lead).where(Lead.dataset == DATASET)) or 0
+        scored = s.scalar(select(func.count()).select_from(Lead).where(Lead.dataset == DATASET,
+                                                                        Lead.current_score.is_not(None))) or 0
+        ready = leads >= LEADS and service.get_champion(s, dataset=DATASET) is not None and scored > leads // 2
+    runtime.close()
+    if ready:
+        print(f"[{mode}] reusing the demo database ({leads:,} leads)", flush=True)
+        return
+    for step in (["demo", "--leads", str(LEADS)], ["train", "--dataset", DATASET], ["score", "--dataset", DATASET]):
+        print(f"[{mode}] leadscore {' '.join(step)}", flush=True)
+        subprocess.run([LEADSCORE, *step], env=env, check=True,
+                       stdout=subprocess.DEVNULL, timeout=1800)
+
+
+def prepare_key_and_ids(env: dict[str, str]) -> tuple[str, list[int], list[int]]:
+    from sqlalchemy import select
+
+    from leadscore.core.database import session_scope
+    from leadscore.core.runtime import Runtime
+    from leadscore.core.security import keys
+    from leadscore.leads.models import Lead
+
+    settings = settings_of(env)
+    runtime = Runtime.open(settings)
+    with session_scope(runtime.sessions) as s:
+        key = keys.create_key(s, settings, name=f"bench-{uuid.uuid4().hex[:6]}", scopes=["admin"],
+                              rate_limit="100000000/minute").key
+        scored = list(s.scalars(select(Lead.id).where(Lead.dataset == DATASET, Lead.current_score.is_not(None))
+                                .order_by(Lead.id).limit(LEADS)))
+        open_ids = list(s.scalars(select(Lead.id).where(Lead.dataset == DATASET, Lead.status.not_in(("won", "lost")))
+                                  .order_by(Lead.id.desc()).limit(2000)))
+    runtime.close()
+    return key, scored, open_ids
+
+
+def score_body() -> dict:
+    now = datetime.now(UTC)
+    kinds = ["listing_view"] * 12 + ["saved_search"] * 3 + ["email_open"] * 3 + ["showing"] * 2
+    return {"dataset": DATASET, "leads": [{
+        "ref": "bench", "intent": "buy", "price_max": 650000, "pre_approved": True, "timeline_months": 2,
+        "created_at": (now - timedelta(days=10)).isoformat(),
+        "interactions": [{"type": t, "direction": "inbound", "occurred_at": (now - timedelta(hours=6 * i)).isoformat()}
+                         for i, t in enumerate(kinds)]}]}
+
+
+def webhook_latency(base: str, headers: dict[str, str], lead_ids: list[int], seconds: int, rate: float,
+                    receiver: Receiver, hook_id: int) -> dict:
+    accepted: dict[int, float] = {}
+    failures = 0
+    try:
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            start_at = time.monotonic()
+            for n, lead_id in enumerate(lead_ids[: int(seconds * rate)]):
+                due = start_at + n / rate
+                time.sleep(max(0.0, due - time.monotonic()))
+                now = datetime.now(UTC).isoformat()
+                items = [{"lead_id": lead_id, "type": t, "direction": "inbound", "occurred_at": now}
+                         for t in ("showing", "showing", "saved_search")]
+                try:
+                    response = client.post("/v1/interactions/batch", json={"items": items})
+                except httpx.HTTPError:
+                    failures += 1
+                    continue
+                if response.status_code == 202:
+                    accepted[lead_id] = time.monotonic()
+                else:
+                    failures += 1
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and len(receiver.arrivals) < len(accepted):
+                time.sleep(0.2)
+            client.delete(f"/v1/webhooks/{hook_id}")
+    finally:
+        receiver.close()
+    latencies = [max(0.0, receiver.arrivals[i] - t) * 1000 for i, t in accepted.items() if i in receiver.arrivals]
+    return {"posted": len(accepted), "failed": failures, "received": len(latencies), "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99), "max_ms": max(latencies) if latencies else float("nan")}
+
+
+def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
+    env = mode_env(mode)
+    ensure_database(mode, env)
+    key, ids, open_ids = prepare_key_and_ids(env)
+    headers = {"Authorization": f"Bearer {key}"}
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    worker = server = None
+    results: dict = {"mode": mode}
+    try:
+        if mode == "production":
+            worker = start([LEADSCORE, "worker"], env, logs / f"{mode}-worker.log")
+        server = start([LEADSCORE, "serve", "--port", str(port)], env,
+                       logs / f"{mode}-serve.log")
+        wait_http(f"{base}/healthz")
+        scripts = logs / mode
+        scripts.mkdir(exist_ok=True)
+        (scripts / "get.lua").write_text(lua_get_random(ids, "/v1/leads/%d/score", headers))
+        (scripts / "post.lua").write_text(lua_post("/v1/score", score_body(), headers))
+        check = httpx.post(f"{base}/v1/score", json=score_body(), headers=headers, timeout=30)
+        assert check.status_code == 200, check.text
+        common = {"connections": args.connections, "threads": 2}
+        print(f"[{mode}] warm-up", flush=True)
+        run_wrk(wrk, "warm", base, scripts / "get.lua", seconds=5, **common)
+        print(f"[{mode}] GET /v1/leads/{{id}}/score", flush=True)
+        results["get"] = run_wrk(wrk, "get", base, scripts / "get.lua", seconds=args.seconds, **common)
+        print(f"[{mode}] POST /v1/score", flush=True)
+        results["post"] = run_wrk(wrk, "post", base, scripts / "post.lua", seconds=args.seconds, **common)
+        print(f"[{mode}] event -> webhook under GET load", flush=True)
+        receiver = Receiver()  # subscribed before the load starts
+        hook = httpx.post(f"{base}/v1/webhooks", json={"url": receiver.url, "events": ["score.changed"]},
+                          headers=headers, timeout=30)
+        hook.raise_for_status()
+        holder: dict = {}
+        loader = threading.Thread(target=lambda: holder.update(r=run_wrk(
+            wrk, "get+hooks", base, scripts / "get.lua", seconds=args.seconds + 5, **common)))
+        loader.start()
+        time.sleep(2)
+        results["webhook"] = webhook_latency(base, headers, open_ids, args.seconds, args.rate, receiver,
+                                             hook.json()["id"])
+        loader.join()
+        results["get_during_hooks"] = holder.get("r")
+    finally:
+        stop(server)
+        stop(worker)
+    return results
+
+
+def trivial(wrk: str, args: argparse.Namespace, logs: Path) -> WrkResult:
+    port = free_port()
+    server = start([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT), "trivial_app:app", "--port", str(port),
+                    "--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                   dict(os.environ), logs / "trivial.log")
+    try:
+        wait_http(f"http://127.0.0.1:{port}/ping")
+        script = logs / "trivial.lua"
+        script.write_text(lua_get("/ping", {}))
+        run_wrk(wrk, "warm", f"http://127.0.0.1:{port}", script, seconds=5, connections=args.connections, threads=2)
+        return run_wrk(wrk, "trivial", f"http://127.0.0.1:{port}", script, seconds=args.seconds,
+                       connections=args.connections, threads=2)
+    finally:
+        stop(server)
+
+
+def row(label: str, r: WrkResult | None, base: WrkResult) -> str:
+    if r is None:
+        return f"| {label} | failed | | | | |"
+    return (f"| {label} | {r.rps:,.0f} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | {r.errors} / {r.timeouts} / {r.non_2xx} | "
+            f"{r.rps / base.rps:.0%} |")
+
+
+def write_results(base: WrkResult, modes: list[dict], args: argparse.Namespace, command: str) -> str:
+    cpu = platform.processor() or "unknown"
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    lines = ["## API", "",
+             f"`{command}` on {datetime.now(UTC):%Y-%m-%d}: {cpu}, {os.cpu_count()} CPUs, Python "
+             f"{platform.python_version()}; load average before the run {os.getloadavg()[0]:.1f}. wrk "
+             f"{args.connections} connections, 2 threads, {args.seconds} s per figure; `leadscore serve` with one "
+             "uvicorn worker; wrk, the server (and in production mode the worker, PostgreSQL, Redis and RabbitMQ) "
+             "share the same CPUs.", "",
+             "| endpoint | req/s | p50 ms | p99 ms | socket errors / timeouts / non-2xx | vs trivial |",
+             "|---|---:|---:|---:|---|---:|", row("trivial FastAPI `GET /ping`", base, base)]
+    for m in modes:
+        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score`", m.get("get"), base))
+        lines.append(row(f"{m['mode']}: `POST /v1/score` (1 lead, 20 interactions)", m.get("post"), base))
+        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score` while posting events", m.get("get_during_hooks"), base))
+    lines += ["", "Event to webhook (interactions posted at "
+              f"{args.rate:g}/s for {args.seconds} s under the GET load; accepted response -> webhook received):", "",
+              "| mode | posted (failed) | webhooks | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
+    for m in modes:
+        w = m.get("webhook") or {}
+        lines.append(f"| {m['mode']} | {w.get('posted', 0)} ({w.get('failed', 0)}) | {w.get('received', 0)} | {w.get('p50_ms', float('nan')):.0f}"
+                     f" | {w.get('p99_ms', float('nan')):.0f} | {w.get('max_ms', float('nan')):.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(text: str, section: str) -> str:
+    start = text.find("## API\n")
+    if start < 0:
+        return text.rstrip("\n") + "\n\n" + section
+    end = text.find("\n## ", start + 1)
+    return text[:start] + section + (text[end + 1:] if end >= 0 else "")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=int, default=20)
+    parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--rate", type=float, default=10.0, help="Events per second in the webhook run.")
+    parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument("--no-write", action="store_true", help="Print the section, do not touch RESULTS.md.")
+    args = parser.parse_args()
+    wrk = ensure_wrk()
+    raise_fd_limit()
+    logs = WORK / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    command = "python benchmarks/run_api.py" + "".join(f" {a}" for a in sys.argv[1:])
+    print("trivial endpoint", flush=True)
+    base = trivial(wrk, args, logs)
+    modes = [run_mode(mode, wrk, args, logs) for mode in args.modes.split(",")]
+    section = write_results(base, modes, args, command)
+    print(section)
+    if not args.no_write:
+        path = ROOT / "RESULTS.md"
+        path.write_text(replace_section(path.read_text() if path.exists() else "# Benchmark results\n", section))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,191 @@
+"""At-least-once, for real: a `leadscore worker` SIGKILLed mid-batch loses nothing.
+
+Both tests run real processes against PostgreSQL and RabbitMQ (each on its
+own queue): the worker consumes `lead.rescore` messages and its outbox
+dispatcher sweeps rows left behind by a process that died after committing.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from types import SimpleNamespace
+
+import pytest
+from sqlalchemy import func, select
+
+from leadscore.core.database import session_scope
+from leadscore.core.outbox import OutboxMessage
+from leadscore.core.runtime import Runtime
+from leadscore.interactions import service as interactions
+from leadscore.interactions.schemas import InteractionCreate
+from leadscore.leads.models import Lead
+from leadscore.registry.tasks import run_training_job
+from leadscore.scoring.models import Score
+from tests.api.helpers import seed_history
+
+BROKER = os.environ.get("LEADSCORE_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+LEADS = 300
+
+pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
+
+
+def _broker_answers() -> bool:
+    import pika
+
+    try:
+        pika.BlockingConnection(pika.URLParameters(BROKER)).close()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture
+def world(fresh_database):
+    """A database with a champion, settings and environment for worker processes on a private queue."""
+    if not _broker_answers():
+        pytest.skip("RabbitMQ is not reachable")
+    queue = f"leadscore.durability.{uuid.uuid4().hex[:8]}"
+    settings = fresh_database.model_copy(update={"broker_url": BROKER, "queue_name": queue,
+                                                 "scheduler_enabled": False})
+    env = {**os.environ, "LEADSCORE_DATABASE_URL": settings.effective_database_url,
+           "LEADSCORE_HOME": str(settings.home), "LEADSCORE_BROKER_URL": BROKER, "LEADSCORE_QUEUE_NAME": queue,
+           "LEADSCORE_SCHEDULER_ENABLED": "false", "LEADSCORE_LOG_LEVEL": "WARNING"}
+    env.pop("LEADSCORE_REDIS_URL", None)
+    runtime = Runtime.open(settings)
+    seed_history(SimpleNamespace(runtime=runtime))
+    assert run_training_job(runtime.sessions, dataset="default").promoted
+    yield SimpleNamespace(runtime=runtime, settings=settings, env=env, queue=queue)
+    runtime.close()
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    connection.channel().queue_delete(queue)
+    connection.close()
+
+
+def _new_leads(runtime: Runtime, n: int, prefix: str) -> list[int]:
+    with session_scope(runtime.sessions) as session:
+        leads = [Lead(dataset="default", external_id=f"{prefix}{i}", attributes={}) for i in range(n)]
+        session.add_all(leads)
+        session.flush()
+        return [lead.id for lead in leads]
+
+
+def _ingest(session, lead_ids: list[int]) -> None:
+    items = [InteractionCreate(lead_id=lead_id, type=kind, direction="inbound")
+             for lead_id in lead_ids for kind in ("listing_view", "showing")]
+    interactions.ingest(session, items)  # one lead.rescore outbox row per lead
+
+
+def _worker(env: dict[str, str], log) -> subprocess.Popen:  # noqa: ANN001
+    command = shutil.which("leadscore") or "leadscore"
+    return subprocess.Popen([command, "worker"], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _scored(runtime: Runtime, lead_ids: list[int]) -> int:
+    with session_scope(runtime.sessions, write=False) as session:
+        return session.scalar(select(func.count()).select_from(Lead)
+                              .where(Lead.id.in_(lead_ids), Lead.current_score.is_not(None))) or 0
+
+
+def _undispatched(runtime: Runtime) -> int:
+    with session_scope(runtime.sessions, write=False) as session:
+        return session.scalar(select(func.count()).select_from(OutboxMessage)
+                              .where(OutboxMessage.dispatched_at.is_(None))) or 0
+
+
+def _queued_messages(queue: str) -> int:
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    try:
+        return connection.channel().queue_declare(queue=queue, durable=True, passive=True).method.message_count
+    finally:
+        connection.close()
+
+
+def _wait(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, signal.SIGTERM)
+        try:
+            worker.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(worker.pid, signal.SIGKILL)
+            worker.wait(5)
+
+
+def test_a_worker_killed_mid_batch_loses_no_event(world, tmp_path):
+    runtime = world.runtime
+    lead_ids = _new_leads(runtime, LEADS, "d")
+    before = _undispatched(runtime)  # the champion's model.promoted
+    with session_scope(runtime.sessions) as session:
+        _ingest(session, lead_ids)
+    assert _undispatched(runtime) == before + LEADS
+    with (tmp_path / "worker-1.log").open("w") as log:
+        first = _worker(world.env, log)
+        try:
+            _wait(lambda: _scored(runtime, lead_ids) >= 20, 120, "the first worker to start scoring")
+        finally:
+            os.killpg(first.pid, signal.SIGKILL)  # no goodbye: unacknowledged messages stay with the broker
+            first.wait(10)
+    at_kill = _scored(runtime, lead_ids)
+    assert at_kill < LEADS, "the worker finished before it was killed: the test proved nothing"
+    with (tmp_path / "worker-2.log").open("w") as log:
+        second = _worker(world.env, log)
+        try:
+            _wait(lambda: _scored(runtime, lead_ids) == LEADS and _undispatched(runtime) == 0
+                  and _queued_messages(world.queue) == 0, 180, "every lead to be scored after the restart")
+        finally:
+            _stop(second)
+    with session_scope(runtime.sessions, write=False) as session:
+        latest = dict(session.execute(
+            select(Score.lead_id, Score.score).where(Score.lead_id.in_(lead_ids), Score.shadow.is_(False))
+            .order_by(Score.lead_id, Score.scored_at, Score.id)).all())
+        current = dict(session.execute(select(Lead.id, Lead.current_score).where(Lead.id.in_(lead_ids))).all())
+    # Every lead scored, and its current score is the last one in its history: a redelivered
+    # message rescored a lead again, harmlessly.
+    assert len(latest) == LEADS and latest == current, (at_kill, LEADS)
+
+
+def test_rows_committed_by_a_process_killed_before_dispatch_are_sent_by_the_sweep(world, tmp_path):
+    runtime = world.runtime
+    lead_ids = _new_leads(runtime, 20, "k")
+    before = _undispatched(runtime)
+    script = textwrap.dedent(f"""
+        import os, signal
+        from leadscore.core.config import load_settings
+        from leadscore.core.database import session_scope
+        from leadscore.core.runtime import Runtime
+        from tests.core.test_durability import _ingest
+
+        runtime = Runtime.open(load_settings())
+        with session_scope(runtime.sessions) as session:
+            _ingest(session, {lead_ids!r})
+        os.kill(os.getpid(), signal.SIGKILL)  # committed, never dispatched
+    """)
+    died = subprocess.run([sys.executable, "-c", script], env={**world.env, "PYTHONPATH": os.getcwd()},
+                          capture_output=True, text=True, timeout=120)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    assert _undispatched(runtime) == before + len(lead_ids) and _scored(runtime, lead_ids) == 0
+    with (tmp_path / "worker.log").open("w") as log:
+        worker = _worker(world.env, log)
+        try:
+            _wait(lambda: _undispatched(runtime) == 0 and _scored(runtime, lead_ids) == len(lead_ids), 120,
+                  "the dispatcher's sweep to send the orphaned rows")
+        finally:
+            _stop(worker)
