@@ -8,23 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from leadscore.core.database import session_scope
-from leadscore.leads.models import Lead, Outcome
 from leadscore.registry.tasks import run_training_job
+from tests.api.helpers import seed_history, wait_for
 from tests.webhooks.receiver import Receiver
 
 pytestmark = pytest.mark.parametrize("backend", ["sqlite", "postgresql"], indirect=True)
-
-
-def _wait_for(predicate, timeout: float = 10.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
 
 
 def test_lead_crud_and_listing(api):
@@ -96,14 +84,7 @@ def test_interactions_idempotency_key_and_validation(api):
 def _seed_history(api) -> None:
     """A cold-start champion (the rules model) so the real-time path has something to score with."""
     services = api.client.app.state.services
-    with session_scope(services.runtime.sessions) as session:
-        start = datetime(2026, 1, 1, tzinfo=UTC)
-        for i in range(30):
-            lead = Lead(dataset="default", external_id=f"h{i}", created_at=start + timedelta(days=i), attributes={},
-                        status="won" if i % 3 == 0 else "lost")
-            session.add(lead)
-            session.flush()
-            session.add(Outcome(lead_id=lead.id, result=lead.status, closed_at=lead.created_at + timedelta(days=9)))
+    seed_history(services)
     assert run_training_job(services.runtime.sessions, dataset="default").promoted
 
 
@@ -115,7 +96,7 @@ def test_new_data_changes_the_score_and_a_signed_webhook_arrives(api):
         hook = c.post("/v1/webhooks", json={"url": receiver.url, "events": ["score.changed"]}, headers=api.admin)
         secret = hook.json()["secret"]
         lead = c.post("/v1/leads", json={"intent": "buy", "pre_approved": False}, headers=api.write).json()
-        first = _wait_for(lambda: (r := c.get(f"/v1/leads/{lead['id']}/score", headers=api.read)).status_code == 200
+        first = wait_for(lambda: (r := c.get(f"/v1/leads/{lead['id']}/score", headers=api.read)).status_code == 200
                           and r.json())
         now = datetime.now(UTC)
         items = [{"lead_id": lead["id"], "type": t, "direction": "inbound",
@@ -124,9 +105,9 @@ def test_new_data_changes_the_score_and_a_signed_webhook_arrives(api):
         started = time.monotonic()
         assert c.post("/v1/interactions/batch", json={"items": items}, headers=api.write).status_code == 202
         c.patch(f"/v1/leads/{lead['id']}", json={"pre_approved": True}, headers=api.write)
-        second = _wait_for(lambda: (r := c.get(f"/v1/leads/{lead['id']}/score", headers=api.read).json())
+        second = wait_for(lambda: (r := c.get(f"/v1/leads/{lead['id']}/score", headers=api.read).json())
                            and r["score"] != first["score"] and r)
-        arrived = _wait_for(lambda: [r for r in receiver.requests if r.json["data"]["lead_id"] == lead["id"]])
+        arrived = wait_for(lambda: [r for r in receiver.requests if r.json["data"]["lead_id"] == lead["id"]])
         elapsed = time.monotonic() - started
         assert second["score"] > first["score"] and second["trend"] > 0
         assert second["top_positive"] and all("sentence" in r for r in second["top_positive"])

@@ -97,8 +97,8 @@ class TimeToConvertModel(BaseEstimator):
         if not blocks:
             raise ValueError("no lead is at risk at any landmark")
         X_all, y_all = np.vstack(blocks), np.concatenate(targets)
-        if len(np.unique(y_all)) < 3:
-            raise ValueError("the survival model needs won, lost and still-open periods in the data")
+        if not {0, 1} <= set(np.unique(y_all).tolist()):
+            raise ValueError("the survival model needs won leads and periods without a win in the data")
         self.feature_names_ = [*self.builder_.feature_names_, "_bin"]
         self.hazard_ = LGBMClassifier(
             objective="multiclass", n_estimators=self.n_estimators, learning_rate=self.learning_rate,
@@ -118,7 +118,9 @@ class TimeToConvertModel(BaseEstimator):
         X = self.builder_.transform(leads, _only(interactions, leads), as_of=as_of).to_numpy()
         n, k = len(X), self.n_bins
         stacked = np.column_stack([np.repeat(X, k, axis=0), np.tile(np.arange(k), n)])
-        proba = self.hazard_.predict_proba(stacked).reshape(n, k, -1)
+        proba = np.zeros((n * k, 3))  # a dataset without losses has no class 2: its hazard stays 0
+        proba[:, self.hazard_.classes_] = self.hazard_.predict_proba(stacked)
+        proba = proba.reshape(n, k, 3)
         won, lost = proba[:, :, 1], proba[:, :, 2]
         still_open = np.cumprod(1.0 - won - lost, axis=1)
         before = np.column_stack([np.ones(n), still_open[:, :-1]])

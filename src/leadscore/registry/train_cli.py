@@ -8,10 +8,17 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from leadscore.core.cli import UserError, clean_errors, console, err_console, open_runtime, progress_bar
+from leadscore.core.cli import (
+    UserError,
+    clean_errors,
+    console,
+    err_console,
+    open_runtime,
+    progress_bar,
+)
 from leadscore.core.database import session_scope
 from leadscore.ml import TrainingConfig, format_report
-from leadscore.registry import monitoring, service
+from leadscore.registry import monitoring, predictive, service
 from leadscore.registry.tasks import run_training_job
 
 monitor_app = typer.Typer(help="Realised accuracy and drift of the models.", no_args_is_help=True)
@@ -80,13 +87,36 @@ def evaluate_command(
                                            "dataset": version.dataset, "state": version.state,
                                            "report": report.to_dict() if report else None,
                                            "champion_comparison": version.metrics.get("champion_comparison"),
-                                           "notes": version.notes}, default=str))
+                                           "notes": version.notes,
+                                           "predictive": _predictive_metrics(session, version.dataset)},
+                                          default=str))
             return
         console.print(header, highlight=False)
         if report is None:
             console.print(f"no held-out evaluation: {version.notes or 'rules model'}")
-            return
-        console.print(format_report(report), highlight=False, soft_wrap=True)
+        else:
+            console.print(format_report(report), highlight=False, soft_wrap=True)
+        _print_predictive(session, version.dataset)
+
+
+def _predictive_metrics(session, dataset: str) -> dict:
+    """Held-out metrics of the dataset's predictive champions, by kind."""
+    out = {}
+    for kind in predictive.KINDS:
+        champion = service.get_champion(session, kind=kind, dataset=dataset)
+        out[kind] = None if champion is None else {"model_version_id": champion.id, "version": champion.version,
+                                                   "algorithm": champion.algorithm, "metrics": champion.metrics}
+    return out
+
+
+def _print_predictive(session, dataset: str) -> None:
+    for kind, found in _predictive_metrics(session, dataset).items():
+        if found is None:
+            console.print(f"\n{kind}: no champion (see `leadscore train`; a skipped kind says why in its job)")
+            continue
+        console.print(f"\n{kind}: version {found['version']} (id {found['model_version_id']}, {found['algorithm']})",
+                      highlight=False)
+        console.print(predictive.format_metrics(kind, found["metrics"]), highlight=False)
 
 
 @monitor_app.command("performance")
