@@ -90,7 +90,8 @@ def render(single: dict, big: dict, train: dict, baseline_train: dict | None) ->
     p = {k: (np.percentile(v, 50), np.percentile(v, 99)) for k, v in single.items() if k != "n_interactions"}
     lines = ["## Scoring speed", "",
              f"Measured {dt.date.today().isoformat()} on {machine()} by `python benchmarks/run_speed.py` "
-             "(synthetic data from `leadscore.ml.synthetic`, in-process, wall clock).", "",
+             "(synthetic data from `leadscore.ml.synthetic`, in-process, wall clock). "
+             f"Load average at the end of the run: {_loadavg()} (other processes share these 2 cores).", "",
              f"Model: boosted GAM, {big['trees']} trees (one feature each), trained on {train['n']:,} synthetic leads.",
              "", f"### One lead with reasons ({single['n_interactions']} interactions), {len(single['score_one'])} runs",
              "", "| path | p50 ms | p99 ms |", "|---|---|---|"]
@@ -110,13 +111,22 @@ def render(single: dict, big: dict, train: dict, baseline_train: dict | None) ->
               f"| baseline: plain LightGBM `predict` on the feature matrix (no reasons) | {big['lightgbm_predict']:.1f} |",
               f"| LightGBM exact `pred_contrib` (TreeSHAP), extrapolated from {min(20_000, big['n']):,} rows | "
               f"{big['n'] / big['pred_contrib_rows_per_s']:.1f} |", "",
-              f"Reasons cost {big['total'] - big['no_reasons']:.1f} s on top of scoring; "
-              f"the lookup-table contributions replace a TreeSHAP pass that would take "
-              f"{big['n'] / big['pred_contrib_rows_per_s'] / max(big['total'], 1e-9):.1f}x the whole scoring time.", "",
+              f"Reasons (table contributions, points, sentences) add {big['total'] - big['no_reasons']:.1f} s to "
+              f"scoring. LightGBM's exact `pred_contrib` alone would need "
+              f"{big['n'] / big['pred_contrib_rows_per_s']:.1f} s for the raw contributions of this "
+              f"one-feature-per-tree model ({big['pred_contrib_rows_per_s']:,.0f} rows/s), before points or "
+              "sentences; on an unconstrained 31-leaf model it is far slower.", "",
               "### Training", "", "| leads | interactions | path | seconds | holdout AUC |", "|---|---|---|---|---|"]
     for t in [x for x in (baseline_train, train) if x]:
         lines.append(f"| {t['n']:,} | {t['n_interactions']:,} | {t['path']} | {t['seconds']:.0f} | {t['auc']:.3f} |")
     return "\n".join(lines) + "\n"
+
+
+def _loadavg() -> str:
+    try:
+        return " / ".join(open("/proc/loadavg", encoding="utf-8").read().split()[:3])
+    except OSError:
+        return "unknown"
 
 
 def write_section(text: str) -> None:

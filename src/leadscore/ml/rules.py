@@ -10,6 +10,7 @@ or an engineered feature, and adds its points when it fires::
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -72,7 +73,8 @@ class Rule:
         try:
             return (self.reason or self.name).format(value=v)
         except (ValueError, TypeError, IndexError, KeyError):
-            return (self.reason or self.name).replace("{value", "{{value").format()
+            # A value the format spec cannot take (e.g. the text "3" for "{value:.0f}"): show it as is.
+            return re.sub(r"\{value[^}]*\}", str(v), self.reason or self.name)
 
 
 def _missing(v: object) -> bool:
