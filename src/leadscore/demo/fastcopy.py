@@ -90,7 +90,7 @@ def insert_frame(session: Session, table: Table, frame: pd.DataFrame) -> int:
         finally:
             cursor.close()
     else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        raise NotImplementedError(dialect)
+        raise ValueError(f"unsupported database dialect {dialect!r}: leadscore runs on SQLite and PostgreSQL")
     return len(rows)
 
 
@@ -112,8 +112,8 @@ def update_frame(session: Session, table: Table, frame: pd.DataFrame, key: str =
         finally:
             cursor.close()
         return len(frame)
-    if dialect != "postgresql":  # pragma: no cover
-        raise NotImplementedError(dialect)
+    if dialect != "postgresql":  # pragma: no cover - only SQLite and PostgreSQL are supported
+        raise ValueError(f"unsupported database dialect {dialect!r}: leadscore runs on SQLite and PostgreSQL")
     stage = f"_stage_{table.name}"
     names = ", ".join(f'"{c}"' for c in [key, *columns])
     with driver.cursor() as cursor:

@@ -7,6 +7,7 @@ is raised then, before a single write (see ``prepare``).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
@@ -75,7 +76,7 @@ def join_key(value: Any) -> str:
     return "".join(c for c in str(value).casefold() if c.isalnum())
 
 
-class Importer:
+class Importer(ABC):
     """Base of every importer: column resolution, parsing, batched writing."""
 
     kind: ClassVar[str]
@@ -240,8 +241,9 @@ class Importer:
 
     # ----- per row -----
 
+    @abstractmethod
     def parse(self, row: Row, problems: list[RowProblem]) -> Record | None:
-        raise NotImplementedError
+        """Turn one row into a record, or append its problems and return None."""
 
     def read_key(self, row: Row, column: str | None, problems: list[RowProblem], what: str = "id") -> str | None:
         if column is None:
@@ -307,8 +309,9 @@ class Importer:
 
     # ----- per batch -----
 
+    @abstractmethod
     def write(self, records: Sequence[Record]) -> BatchCounts:
-        raise NotImplementedError
+        """Write a batch of parsed records (no commit: the command owns the transaction)."""
 
     def forget(self) -> None:
         """Drop caches after a rolled-back batch (ids created in it no longer exist)."""
