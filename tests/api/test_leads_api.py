@@ -53,6 +53,11 @@ def test_scopes_are_enforced(api):
         ({"latitude": 123}, "body.latitude"),
         ({"attributes": {"nested": {"x": 1}}}, "body.attributes"),
         ({"unknown_field": 1}, "body.unknown_field"),
+        # Exactly the schema's types: no 0-as-false, no number-as-date, no bool-as-number.
+        ({"consent_email": 0}, "body.consent_email"),
+        ({"created_at": 1700000000}, "body.created_at"),
+        ({"timeline_months": False}, "body.timeline_months"),
+        ({"status": None}, "body.status"),
     ],
 )
 def test_bad_lead_input_is_a_problem_naming_the_field(api, payload, field):

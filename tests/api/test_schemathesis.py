@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from fastapi import FastAPI
 from hypothesis import HealthCheck, Phase, settings
 
@@ -93,10 +93,14 @@ schema = schemathesis.pytest.from_fixture("api_schema")
 def test_api_never_errors_and_matches_its_schema(case: schemathesis.Case, live_api: LiveApi) -> None:
     # Business rules beyond the JSON schema (a referenced lead must exist, a budget's
     # minimum not above its maximum, no future timestamps) rightly answer 422 to
-    # schema-valid requests, so "valid data must be accepted" is not checked; the
-    # rest (no 5xx, responses and headers conform) is.
+    # schema-valid requests, so "valid data must be accepted" is not checked.
+    # "Invalid data must be rejected" is not checked either: for query strings it
+    # reports false positives (a "non-string" value such as 0 reaches the server as
+    # the valid string "0"; seen on GET /v1/models/jobs). Request-body strictness is
+    # asserted by the domain tests instead. The rest (no 5xx; status codes, content
+    # types, headers and bodies conform to the schema) is checked on every operation.
     response = case.call_and_validate(headers={"Authorization": f"Bearer {live_api.admin_key}"},
-                                      excluded_checks=[positive_data_acceptance])
+                                      excluded_checks=[positive_data_acceptance, negative_data_rejection])
     # The key is valid and unlimited: a 401 or 429 would mean cases never reached the handlers.
     assert response.status_code not in (401, 429), response.text
     if case.method == "DELETE" and response.status_code == 200 and response.json().get("id") == live_api.admin_id:
