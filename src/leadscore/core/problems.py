@@ -9,6 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from leadscore.core.errors import LeadscoreError
@@ -103,6 +104,14 @@ def install(app: FastAPI) -> None:
         errors = _validation_errors(exc)
         summary = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return problem_response(request, 422, f"invalid request: {summary}", errors=errors)
+
+    @app.exception_handler(DataError)
+    async def _data(request: Request, exc: DataError) -> JSONResponse:
+        # The database refused a value the schema let through (e.g. a NUL character,
+        # which PostgreSQL text cannot hold): the client's input, not a server fault.
+        # The transaction was rolled back, so nothing was stored.
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        return problem_response(request, 422, f"a value could not be stored: {reason}")
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -78,3 +78,24 @@ def test_every_v1_route_requires_an_api_key(client):
         and not _needs_key(context.original_route.dependant)
     ]
     assert open_routes == []
+
+
+def test_a_value_the_database_refuses_is_a_422_not_a_500():
+    """PostgreSQL text cannot hold NUL characters; that is bad input, reported as such."""
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import DataError
+
+    from leadscore.core import problems
+
+    app = FastAPI()
+    problems.install(app)
+
+    @app.post("/store")
+    def store() -> None:
+        raise DataError("INSERT ...", {}, Exception("unsupported Unicode escape sequence"))
+
+    response = TestClient(app, raise_server_exceptions=False).post("/store")
+    assert response.status_code == 422
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "unsupported Unicode escape sequence" in response.json()["detail"]
