@@ -30,6 +30,8 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.results import cpu_model, write_section  # noqa: E402
 from api_support import (  # noqa: E402
     Receiver, WrkResult, ensure_wrk, free_port, lua_get, lua_get_random, lua_post, percentile, raise_fd_limit,
     run_wrk, start, stop, wait_http,
@@ -234,11 +236,7 @@ def row(label: str, r: WrkResult | None, base: WrkResult) -> str:
 
 
 def write_results(base: WrkResult, modes: list[dict], args: argparse.Namespace, command: str) -> str:
-    cpu = platform.processor() or "unknown"
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+    cpu = cpu_model()
     lines = ["## API", "",
              f"`{command}` on {datetime.now(UTC):%Y-%m-%d}: {cpu}, {os.cpu_count()} CPUs, Python "
              f"{platform.python_version()}; load average before the run {os.getloadavg()[0]:.1f}. wrk "
@@ -261,12 +259,6 @@ def write_results(base: WrkResult, modes: list[dict], args: argparse.Namespace, 
     return "\n".join(lines) + "\n"
 
 
-def replace_section(text: str, section: str) -> str:
-    start = text.find("## API\n")
-    if start < 0:
-        return text.rstrip("\n") + "\n\n" + section
-    end = text.find("\n## ", start + 1)
-    return text[:start] + section + (text[end + 1:] if end >= 0 else "")
 
 
 def main() -> None:
@@ -288,8 +280,7 @@ def main() -> None:
     section = write_results(base, modes, args, command)
     print(section)
     if not args.no_write:
-        path = ROOT / "RESULTS.md"
-        path.write_text(replace_section(path.read_text() if path.exists() else "# Benchmark results\n", section))
+        write_section("## API", section)
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ import time
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.results import RESULTS, cpu_model, write_section  # noqa: E402
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -34,18 +37,9 @@ from leadscore.demo.world import build_world  # noqa: E402
 from leadscore.demo.writer import write_world  # noqa: E402
 from tests.support import databases  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
 SECTION = "## Demo world build"
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def baseline(runtime: Runtime, rows: int) -> float:
@@ -106,16 +100,6 @@ def learnability(world) -> tuple[float, float]:
     return auc, oracle
 
 
-def write_results(text_block: str) -> None:
-    old = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    if SECTION in old:
-        before, rest = old.split(SECTION, 1)
-        following = rest.find("\n## ")
-        after = rest[following + 1:] if following >= 0 else ""
-        new = before + text_block + ("\n" + after if after else "")
-    else:
-        new = old.rstrip("\n") + "\n\n" + text_block
-    RESULTS.write_text(new)
 
 
 def main() -> None:
@@ -174,7 +158,7 @@ def main() -> None:
         f"AUC {auc:.3f} on the newer 30 % (the true probabilities reach {oracle:.3f}).",
         "",
     ]
-    write_results("\n".join(lines))
+    write_section(SECTION, "\n".join(lines))
     print(f"updated {RESULTS.relative_to(REPO)}")
 
 

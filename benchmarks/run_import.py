@@ -16,7 +16,6 @@ import argparse
 import csv
 import os
 import platform
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,8 +23,10 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks.results import RESULTS, cpu_model, write_section  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 SECTION = "## Import"
 SOURCES = ("website", "zillow", "referral", "open_house", "facebook", "google")
 COMMAND = [
@@ -88,14 +89,6 @@ def run_script(script: str, args: list[str], env: dict[str, str] | None = None) 
     return float(seconds), int(peak_kb) * 1024, last
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def database_urls(folder: Path) -> list[tuple[str, str, str | None]]:
@@ -109,16 +102,6 @@ def database_urls(folder: Path) -> list[tuple[str, str, str | None]]:
     return urls
 
 
-def write_section(text: str) -> None:
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    text = text.rstrip("\n") + "\n\n"
-    if pattern.search(current):
-        updated = pattern.sub(lambda _: text, current).rstrip("\n") + "\n"
-    else:
-        updated = current.rstrip("\n") + "\n\n" + text
-    RESULTS.write_text(updated)
 
 
 def mb(value: float) -> str:
@@ -185,7 +168,7 @@ def main() -> None:
         "with the file (see tests/integrations/test_streaming.py), while pandas holds the whole file in memory.",
         "",
     ]
-    write_section("\n".join(lines))
+    write_section(SECTION, "\n".join(lines))
     print(f"wrote the {SECTION!r} section of {RESULTS}")
 
 

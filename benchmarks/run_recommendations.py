@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from benchmarks.run_demo import cpu_model  # noqa: E402
+from benchmarks.results import RESULTS, cpu_model, write_section  # noqa: E402
 from leadscore.core.config import load_settings  # noqa: E402
 from leadscore.core.database import session_scope  # noqa: E402
 from leadscore.core.runtime import Runtime  # noqa: E402
@@ -44,7 +44,6 @@ from leadscore.leads.models import Lead  # noqa: E402
 from leadscore.ml.uplift import ACTIONS  # noqa: E402
 from leadscore.registry import predictive  # noqa: E402
 
-RESULTS = REPO / "benchmarks" / "RESULTS.md"
 SECTION = "## Predictive models and recommendations"
 
 
@@ -152,15 +151,6 @@ def run(n_leads: int, seed: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(text: str) -> None:
-    current = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = current.find(SECTION)
-    if start == -1:
-        updated = current.rstrip() + "\n\n" + text
-    else:
-        end = current.find("\n## ", start + len(SECTION))
-        updated = current[:start] + text + ("" if end == -1 else "\n" + current[end:].lstrip("\n"))
-    RESULTS.write_text(updated)
 
 
 def main() -> None:
@@ -170,7 +160,7 @@ def main() -> None:
     args = parser.parse_args()
     text = run(args.leads, args.seed)
     print(text)
-    write_section(text)
+    write_section(SECTION, text)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,10 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.accuracy.run import machine  # noqa: E402
+from benchmarks.results import RESULTS, write_section  # noqa: E402
 from leadscore.ml import TrainingConfig, train_conversion_model  # noqa: E402
 from leadscore.ml.synthetic import make_leads  # noqa: E402
 
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 
 
 def timed(fn):
@@ -129,15 +129,6 @@ def _loadavg() -> str:
         return "unknown"
 
 
-def write_section(text: str) -> None:
-    old = RESULTS.read_text(encoding="utf-8") if RESULTS.exists() else "# Benchmark results\n\n"
-    start = old.find("## Scoring speed")
-    if start < 0:
-        new = old.rstrip("\n") + "\n\n" + text
-    else:
-        end = old.find("\n## ", start + 1)
-        new = old[:start] + text + ("" if end < 0 else old[end + 1:])
-    RESULTS.write_text(new, encoding="utf-8")
 
 
 def main() -> int:
@@ -156,7 +147,7 @@ def main() -> int:
     print({k: np.percentile(v, [50, 99]).round(3).tolist() for k, v in single.items() if k != "n_interactions"})
     big = bulk(model, args.leads)
     print(big)
-    write_section(render(single, big, train, small if train is not small else None))
+    write_section("## Scoring speed", render(single, big, train, small if train is not small else None))
     print(f"wrote {RESULTS}")
     return 0
 
