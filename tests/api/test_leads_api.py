@@ -67,6 +67,13 @@ def test_bad_lead_input_is_a_problem_naming_the_field(api, payload, field):
     assert any(e["field"].startswith(field) for e in response.json()["errors"]), response.json()
 
 
+def test_a_filter_time_with_no_utc_equivalent_is_a_problem_not_a_crash(api):
+    # Found by Schemathesis on PostgreSQL: year 1 at +00:01 is year 0 in UTC.
+    response = api.client.get("/v1/leads", params={"created_before": "0001-01-01T00:00:08+00:01"}, headers=api.read)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "query.created_before"
+
+
 def test_interactions_idempotency_key_and_validation(api):
     c = api.client
     lead = c.post("/v1/leads", json={}, headers=api.write).json()

@@ -7,10 +7,10 @@ a client sending those has a bug, and the schema promises booleans and ISO
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Strict
+from pydantic import AfterValidator, BeforeValidator, Strict
 
 
 def _iso_only(value: Any) -> Any:
@@ -19,8 +19,21 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
+def _to_utc(value: datetime) -> datetime:
+    # Every stored time is UTC; a naive value is taken to be UTC already.
+    # 0001-01-01T00:00+01:00 is a valid ISO string but has no UTC equivalent
+    # a datetime can hold, so it is refused here rather than failing later
+    # inside the database driver.
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is outside the range of representable UTC date-times (years 1-9999)") from None
+
+
 StrictBoolean = Annotated[bool, Strict()]
 StrictInteger = Annotated[int, Strict()]
 # Strict floats still take JSON integers (3 is a fine price), but not true/false.
 StrictNumber = Annotated[float, Strict()]
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only)]
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
