@@ -8,7 +8,7 @@ if TYPE_CHECKING:
     from leadscore.core.services import Services
 
 
-DOMAINS_WITH_TASKS = ("integrations", "registry", "scoring", "webhooks")
+DOMAINS_WITH_TASKS = ("insights", "integrations", "registry", "scoring", "webhooks")
 
 
 def register_all(services: Services) -> None:
@@ -21,12 +21,13 @@ def register_all(services: Services) -> None:
 
 
 def periodic_jobs(services: Services) -> list:
-    """Every periodic job the embedded scheduler runs (retraining, drift, webhook retries)."""
+    """Every periodic job the embedded scheduler runs (retraining, drift, webhook retries, dashboard statistics)."""
+    from leadscore.insights.tasks import periodic_job as dashboard_snapshots
     from leadscore.integrations.tasks import periodic_job as bulk_recovery
     from leadscore.registry.tasks import periodic_jobs as registry_jobs
     from leadscore.webhooks.tasks import periodic_job as webhook_sweep
 
-    return [*registry_jobs(services), webhook_sweep(services), bulk_recovery(services)]
+    return [*registry_jobs(services), webhook_sweep(services), bulk_recovery(services), dashboard_snapshots(services)]
 
 
 def make_scheduler(services: Services):  # noqa: ANN201

@@ -7,6 +7,7 @@ best action); read by the dashboard and the API. One row per lead.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Float, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -39,3 +40,22 @@ class LeadPrediction(Base):
     time_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     value_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
     action_model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+
+
+class DashboardSnapshot(Base):
+    """The latest precomputed statistics behind a dashboard page, one row per dataset and kind.
+
+    Written by ``insights.tasks`` (the periodic job, after training and after batch
+    rescoring), read by the pages, which show "as of ``computed_at``". ``fingerprint``
+    records what the data looked like when it was computed, so the job can skip
+    work when nothing changed and a page can say when newer data has arrived.
+    """
+
+    __tablename__ = "dashboard_snapshots"
+
+    dataset: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(30), primary_key=True)  # "behaviour" or "admin"
+    computed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)  # how long computing it took
+    fingerprint: Mapped[list[Any]] = mapped_column(default=list)
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)

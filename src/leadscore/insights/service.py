@@ -1,9 +1,11 @@
-"""The dashboard's numbers: one entry point over ``insights.queries``.
+"""The dashboard's numbers: one entry point over ``insights.queries`` and ``insights.snapshots``.
 
-Read-only: nothing here writes. The heavier analyses (behaviour, realised
-accuracy) scan every closed lead; their results are kept in-process and
-reused until the data they depend on changes (new outcomes, new scores) or
-ten minutes pass, whichever is first, so pages stay fast at 50,000 leads.
+Read-only: nothing here writes. The heaviest analyses (behaviour; realised
+accuracy, calibration, drift and data quality on the admin page) are not
+computed in a request: a background job stores them as snapshots
+(``insights.tasks``) and the pages read the latest one, shown "as of" its time.
+Agent performance is kept in-process and reused until the data it depends on
+changes or ten minutes pass, whichever is first.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from typing import Any, TypeVar
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from leadscore.insights.queries import admin, behaviour, common, queue, team
+from leadscore.insights import snapshots
+from leadscore.insights.queries import admin, common, queue, team
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead, Outcome
-from leadscore.scoring.models import Score
 
 T = TypeVar("T")
 CACHE_SECONDS = 600.0
@@ -70,19 +72,18 @@ training_history = admin.training_history
 failed_imports = admin.failed_imports
 
 
-def behaviour_analysis(session: Session, dataset: str) -> tuple[list[behaviour.Behaviour], int, int]:
-    return _cached(_key(session, "behaviour", dataset), _outcomes_fingerprint(session, dataset),
-                   lambda: behaviour.behaviour_analysis(session, dataset))
+def snapshot(session: Session, dataset: str, kind: str) -> snapshots.Snapshot | None:
+    """The latest stored snapshot (None if the job has not produced one yet)."""
+    return snapshots.latest(session, dataset, kind)
 
 
-def realised(session: Session, dataset: str):  # noqa: ANN201 - a DataFrame
-    fingerprint = (_outcomes_fingerprint(session, dataset), session.scalar(select(func.max(Score.id))))
-    return _cached(_key(session, "realised", dataset), fingerprint, lambda: admin.realised(session, dataset))
+def snapshot_is_stale(session: Session, found: snapshots.Snapshot) -> bool:
+    return snapshots.is_stale(session, found)
 
 
-def calibration(session: Session, dataset: str) -> list[dict[str, float]]:
-    fingerprint = (_outcomes_fingerprint(session, dataset), session.scalar(select(func.max(Score.id))))
-    return _cached(_key(session, "calibration", dataset), fingerprint, lambda: admin.calibration(session, dataset))
+behaviour_rows = snapshots.behaviour_rows
+realised_frame = snapshots.realised_frame
+quality_counts = snapshots.quality_counts
 
 
 def _activity_fingerprint(session: Session, dataset: str) -> tuple[Any, ...]:
@@ -95,8 +96,3 @@ def _activity_fingerprint(session: Session, dataset: str) -> tuple[Any, ...]:
 def agent_performance(session: Session, dataset: str) -> list[team.AgentPerformance]:
     return _cached(_key(session, "agents", dataset), _activity_fingerprint(session, dataset),
                    lambda: team.agent_performance(session, dataset))
-
-
-def data_quality(session: Session, dataset: str) -> list[admin.QualityCount]:
-    return _cached(_key(session, "quality", dataset), _activity_fingerprint(session, dataset),
-                   lambda: admin.data_quality(session, dataset))

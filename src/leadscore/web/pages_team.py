@@ -8,8 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
-from leadscore.core.deps import SessionDep
+from leadscore.core.deps import RuntimeDep, SessionDep
 from leadscore.insights import service as insights
+from leadscore.insights import tasks as insights_tasks
 from leadscore.insights.queries.behaviour import LISTING_VIEWS, MIN_GROUP, WINDOW_DAYS
 from leadscore.web.api import render
 from leadscore.web.auth import ManagerDep
@@ -39,9 +40,22 @@ def team_page(request: Request, session: SessionDep, user: ManagerDep,
 
 
 @router.get("/team/behaviour", response_class=HTMLResponse)
-def behaviour_page(request: Request, session: SessionDep, user: ManagerDep,
+def behaviour_page(request: Request, session: SessionDep, runtime: RuntimeDep, user: ManagerDep,
                    dataset: str | None = Query(None, max_length=64)) -> HTMLResponse:
     dataset, sets = pick_dataset(session, dataset)
-    rows, closed, won = insights.behaviour_analysis(session, dataset) if dataset else ([], 0, 0)
+    snapshot, stale = latest_snapshot(session, runtime, dataset, "behaviour")
+    rows, closed, won = insights.behaviour_rows(snapshot) if snapshot else ([], 0, 0)
     return render(request, "behaviour.html", user, dataset=dataset, datasets=sets, rows=rows, closed=closed,
-                  won=won, window_days=WINDOW_DAYS, listing_views=LISTING_VIEWS, min_group=MIN_GROUP)
+                  won=won, window_days=WINDOW_DAYS, listing_views=LISTING_VIEWS, min_group=MIN_GROUP,
+                  snapshot=snapshot, stale=stale, refresh_minutes=insights_tasks.REFRESH_MINUTES)
+
+
+def latest_snapshot(session: Session, runtime: RuntimeDep, dataset: str | None, kind: str):  # noqa: ANN201
+    """(snapshot, stale): the background job's latest statistics for the page; if it has not
+    produced any yet, they are computed and stored once, here (the only slow first load)."""
+    if dataset is None:
+        return None, False
+    found = insights.snapshot(session, dataset, kind)
+    if found is None:
+        return insights_tasks.ensure_snapshot(runtime.sessions, dataset, kind), False
+    return found, insights.snapshot_is_stale(session, found)

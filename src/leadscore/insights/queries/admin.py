@@ -38,10 +38,12 @@ def realised(session: Session, dataset: str) -> pd.DataFrame:
     return monitoring.realised(session, dataset=dataset, freq="W")
 
 
-def calibration(session: Session, dataset: str, *, bins: int = 10) -> list[dict[str, float]]:
-    """Predicted vs observed conversion by probability decile, for the champion's last
-    score before each closed lead closed (scores after closing would have seen the outcome)."""
-    champion = session.scalar(select(ModelVersion.id).where(
+def calibration(session: Session, dataset: str, *, bins: int = 10,
+                version_id: int | None = None) -> list[dict[str, float]]:
+    """Predicted vs observed conversion by probability decile, for the champion's (or
+    ``version_id``'s) last score before each closed lead closed (scores after closing
+    would have seen the outcome)."""
+    champion = version_id if version_id is not None else session.scalar(select(ModelVersion.id).where(
         ModelVersion.dataset == dataset, ModelVersion.kind == "conversion", ModelVersion.state == "champion"))
     if champion is None:
         return []
@@ -59,6 +61,22 @@ def calibration(session: Session, dataset: str, *, bins: int = 10) -> list[dict[
     grouped = frame.groupby("bin").agg(predicted=("p", "mean"), observed=("y", "mean"), n=("y", "size"))
     return [{"predicted": float(r.predicted), "observed": float(r.observed), "n": int(r.n)}
             for r in grouped.itertuples()]
+
+
+def calibration_of_latest(session: Session, dataset: str) -> tuple[int | None, list[dict[str, float]]]:
+    """(version, bins): the champion's calibration, or, while none of the leads it scored has
+    closed yet, that of the newest conversion model whose scored leads have (e.g. the champion
+    it replaced). Always a version's own scores from before each lead closed."""
+    versions = session.execute(
+        select(ModelVersion.id, ModelVersion.version, ModelVersion.state)
+        .where(ModelVersion.dataset == dataset, ModelVersion.kind == "conversion")
+        .order_by((ModelVersion.state == "champion").desc(), ModelVersion.version.desc()).limit(10)
+    ).all()
+    for version_id, version, _state in versions:
+        bins = calibration(session, dataset, version_id=version_id)
+        if bins:
+            return int(version), bins
+    return None, []
 
 
 def drift(session: Session, dataset: str, *, limit: int = 40) -> list[dict[str, Any]]:
