@@ -30,12 +30,14 @@ contributions exact and the lookups fast.
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
+_ZERO = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (a C float)
 _LGB_FIXED = {"objective": "binary", "verbosity": -1, "deterministic": True, "force_row_wise": True,
               "feature_pre_filter": False}
 
@@ -77,6 +79,70 @@ class FeatureTable:
         return self._v[min(int(x), len(self._v) - 1)]
 
 
+class _Axis:
+    """Slot index of one feature on a pair table: intervals between thresholds (numeric) or codes
+    (categorical, last code = unseen), and one extra slot, ``size``, for missing."""
+
+    __slots__ = ("kind", "thresholds", "size", "_t")
+
+    def __init__(self, kind: str, thresholds: np.ndarray, size: int):
+        self.kind = kind
+        self.thresholds = thresholds
+        self.size = int(size)
+        self.freeze()
+
+    def freeze(self) -> None:
+        self._t = [float(v) for v in self.thresholds]
+
+    def index(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        nan = np.isnan(x)
+        if self.kind == "numeric":
+            idx = np.searchsorted(self.thresholds, np.where(nan, 0.0, x), side="left")
+        else:
+            nan = nan | (x < 0)
+            idx = np.clip(np.where(nan, 0, x), 0, self.size - 1).astype(np.int64)
+        return np.where(nan, self.size, idx)
+
+    def index_scalar(self, x: float) -> int:
+        if x != x or (self.kind == "categorical" and x < 0):
+            return self.size
+        if self.kind == "numeric":
+            return bisect_left(self._t, x)
+        return min(int(x), self.size - 1)
+
+
+class PairTable:
+    """A pair term g(x_a, x_b) of a GA²M, stored as the two features' exact Shapley shares.
+
+    ``phi_a[i, j] + phi_b[i, j] == g(i, j) − E[g]`` on the (a-slot, b-slot) grid; the last slot of
+    each axis is missing. Shares are two-player interventional Shapley values relative to the
+    training distribution, so each has mean zero over the training rows.
+    """
+
+    __slots__ = ("a", "b", "axis_a", "axis_b", "phi_a", "phi_b", "_pa", "_pb")
+
+    def __init__(self, a: int, b: int, axis_a: _Axis, axis_b: _Axis, phi_a: np.ndarray, phi_b: np.ndarray):
+        self.a, self.b = int(a), int(b)
+        self.axis_a, self.axis_b = axis_a, axis_b
+        self.phi_a, self.phi_b = phi_a, phi_b
+        self.freeze()
+
+    def freeze(self) -> None:
+        self.axis_a.freeze()
+        self.axis_b.freeze()
+        self._pa = self.phi_a.tolist()
+        self._pb = self.phi_b.tolist()
+
+    def lookup(self, xa: np.ndarray, xb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i, j = self.axis_a.index(xa), self.axis_b.index(xb)
+        return self.phi_a[i, j], self.phi_b[i, j]
+
+    def lookup_scalar(self, xa: float, xb: float) -> tuple[float, float]:
+        i, j = self.axis_a.index_scalar(xa), self.axis_b.index_scalar(xb)
+        return self._pa[i][j], self._pb[i][j]
+
+
 def _split_thresholds(booster, n_features: int) -> list[set]:
     found: list[set] = [set() for _ in range(n_features)]
 
@@ -93,48 +159,168 @@ def _split_thresholds(booster, n_features: int) -> list[set]:
     return found
 
 
-def build_tables(booster, X: np.ndarray, categorical: list[int], num_iteration: int | None = None):
-    """Per-feature lookup tables for a single-feature-per-tree booster.
+class _TreeBlocks:
+    """The booster's trees as text blocks, each with the set of features it splits on, so that the
+    trees of one interaction group can be loaded as a booster of their own (the group's function)."""
 
-    Returns (tables, expected_value) with tables centred on the mean over ``X``.
+    def __init__(self, booster, num_iteration: int | None):
+        text = booster.model_to_string(num_iteration=num_iteration)
+        start = text.index("\nTree=") + 1
+        end = text.index("end of trees")
+        self.header = re.sub(r"(?m)^tree_sizes=.*\n", "", text[:start])
+        self.tail = text[end:]
+        self.blocks = re.split(r"(?m)^Tree=\d+\n", text[start:end])[1:]
+        self.features = []
+        for block in self.blocks:
+            found = re.search(r"(?m)^split_feature=(.*)$", block)
+            self.features.append(frozenset(int(v) for v in found.group(1).split()) if found else frozenset())
+
+    def booster(self, trees: list[int]):
+        import lightgbm as lgb
+
+        body = "".join(f"Tree={k}\n{self.blocks[t]}" for k, t in enumerate(trees))
+        return lgb.Booster(model_str=self.header + body + self.tail)
+
+
+def _grid(j: int, X: np.ndarray, cats: set, thresholds: set) -> tuple[np.ndarray, np.ndarray]:
+    """(thresholds, one point per slot) of feature j: a slot per interval between thresholds, or
+    every seen code + one for unseen codes (no thresholds)."""
+    if j in cats:
+        top = int(np.nanmax(X[:, j])) if np.isfinite(X[:, j]).any() else 0
+        return np.empty(0), np.arange(max(top, 0) + 2, dtype=np.float64)
+    t = np.array(sorted(thresholds), dtype=np.float64)
+    if not len(t):
+        return t, np.zeros(1)
+    # slot i holds x in (t[i-1], t[i]]; t[i] itself represents it, except that LightGBM's predictor
+    # reads |x| <= 1e-35 as 0 (its "zero" thresholds are ±1e-35): then pick another point of the slot
+    grid = np.append(t, np.nextafter(t[-1], np.inf))
+    for i, v in enumerate(grid):
+        if abs(v) <= _ZERO:
+            lo = t[i - 1] if i > 0 else -np.inf
+            hi = t[i] if i < len(t) else np.inf
+            if lo < 0.0 <= hi:
+                grid[i] = 0.0
+            elif hi < 0.0:
+                grid[i] = (lo + hi) / 2 if np.isfinite(lo) else hi - 1.0
+            else:  # the slot above the last threshold
+                grid[i] = 1.0
+    return t, grid
+
+
+def build_tables(booster, X: np.ndarray, categorical: list[int], num_iteration: int | None = None,
+                 pairs: list[tuple[int, int]] | tuple = ()):
+    """Lookup tables for a booster whose trees each use one feature or one of the disjoint ``pairs``.
+
+    Returns (tables, pair_tables, expected_value): ``tables[j]`` is feature j's step function
+    (``None`` for a feature in a pair), every table is centred on the mean over ``X``.
     """
     n, d = X.shape
     cats = set(categorical)
+    paired = {j: k for k, (a, b) in enumerate(pairs) for j in (a, b)}
+    singles = [j for j in range(d) if j not in paired]
     thresholds = _split_thresholds(booster, d)
-    grids = []
-    for j in range(d):
-        if j in cats:
-            top = int(np.nanmax(X[:, j])) if np.isfinite(X[:, j]).any() else 0
-            grid = np.arange(top + 2, dtype=np.float64)  # every seen code + one unseen slot
-        else:
-            t = np.array(sorted(thresholds[j]), dtype=np.float64)
-            grid = np.append(t, np.nextafter(t[-1], np.inf)) if len(t) else np.zeros(1)
-        grids.append(grid)
-    sizes = [len(g) + 1 for g in grids]  # +1: the missing value
+    blocks = _TreeBlocks(booster, num_iteration)
+    for t, feats in enumerate(blocks.features):
+        if len(feats) > 1 and not (len({paired.get(j, -1 - j) for j in feats}) == 1 and min(feats) in paired):
+            raise RuntimeError(f"tree {t} splits on features {sorted(feats)}, outside the interaction groups")
+    grids = {j: _grid(j, X, cats, thresholds[j]) for j in range(d)}
+    sizes = [len(grids[j][1]) + 1 for j in singles]  # +1: the missing value
     rows = np.full((1 + sum(sizes), d), np.nan)
     pos = 1  # row 0: everything missing (the reference point)
-    for j, g in enumerate(grids):
-        rows[pos:pos + len(g), j] = g
-        pos += sizes[j]
+    for j, size in zip(singles, sizes):
+        rows[pos:pos + size - 1, j] = grids[j][1]
+        pos += size
     raw = booster.predict(rows, raw_score=True, num_iteration=num_iteration)
     ref = raw[0]
-    tables = []
+    tables: list[FeatureTable | None] = [None] * d
     pos = 1
-    for j, g in enumerate(grids):
+    for j, size in zip(singles, sizes):
+        t, g = grids[j]
         vals = raw[pos:pos + len(g)] - ref
         nan_val = raw[pos + len(g)] - ref
-        pos += sizes[j]
-        kind = "categorical" if j in cats else "numeric"
-        tables.append(FeatureTable(kind, g[:-1] if kind == "numeric" else np.empty(0), vals, nan_val))
+        pos += size
+        tables[j] = FeatureTable("categorical" if j in cats else "numeric", t, vals, nan_val)
     # centre each table on the training mean so contributions read "versus the average lead"
     expected = float(ref)
-    for j, table in enumerate(tables):
+    for j in singles:
+        table = tables[j]
         mean = float(table.lookup(X[:, j]).mean()) if n else 0.0
         table.values = table.values - mean
         table.nan_value -= mean
         table.freeze()
         expected += mean
-    return tables, expected
+    pair_tables = []
+    for k, (a, b) in enumerate(pairs):
+        axis_a = _Axis("categorical" if a in cats else "numeric", grids[a][0], len(grids[a][1]))
+        axis_b = _Axis("categorical" if b in cats else "numeric", grids[b][0], len(grids[b][1]))
+        trees = [t for t, f in enumerate(blocks.features) if f and paired.get(min(f)) == k]
+        g = np.zeros((axis_a.size + 1, axis_b.size + 1))
+        if trees:  # the group's own trees, evaluated on every (a-slot, b-slot) cell, missing included
+            ga, gb = np.append(grids[a][1], np.nan), np.append(grids[b][1], np.nan)
+            cells = np.full((len(ga) * len(gb), d), np.nan)
+            cells[:, a] = np.repeat(ga, len(gb))
+            cells[:, b] = np.tile(gb, len(ga))
+            g = blocks.booster(trees).predict(cells, raw_score=True).reshape(len(ga), len(gb))
+            g = g - g[-1, -1]  # relative to both missing, as the reference row of the full booster
+        # two-player Shapley values with the training rows as background:
+        # v(∅) = E g(A, B), v(a) = E_B g(x_a, B), v(b) = E_A g(A, x_b), v(ab) = g(x_a, x_b)
+        ia, ib = axis_a.index(X[:, a]), axis_b.index(X[:, b])
+        joint = np.zeros_like(g)
+        np.add.at(joint, (ia, ib), 1.0)
+        joint /= max(n, 1)
+        pa, pb = joint.sum(axis=1), joint.sum(axis=0)
+        v0 = float((joint * g).sum())
+        va = g @ pb  # (slots of a,)
+        vb = pa @ g  # (slots of b,)
+        phi_a = 0.5 * ((va[:, None] - v0) + (g - vb[None, :]))
+        phi_b = (g - v0) - phi_a
+        pair_tables.append(PairTable(a, b, axis_a, axis_b, phi_a, phi_b))
+        expected += v0
+    return tables, pair_tables, expected
+
+
+def screen_pairs(X: np.ndarray, y: np.ndarray, categorical: list[int], max_pairs: int, *, max_rows: int = 20_000,
+                 rounds: int = 100, seed: int = 0, sample_weight=None) -> list[tuple[int, int]]:
+    """Pick up to ``max_pairs`` disjoint feature pairs worth an interaction term.
+
+    A quick unconstrained LightGBM on a seeded subsample of the training rows; a pair scores the
+    split gain of every node whose parent splits on the other feature (the gain a split only earns
+    given the other feature). Greedy by score, each feature in at most one pair.
+    """
+    import lightgbm as lgb
+
+    n, d = X.shape
+    if max_pairs <= 0 or d < 2 or n < 200:
+        return []
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(n, max_rows, replace=False)) if n > max_rows else np.arange(n)
+    w = None if sample_weight is None else np.asarray(sample_weight)[rows]
+    params = {**_LGB_FIXED, "learning_rate": 0.1, "num_leaves": 16, "min_data_in_leaf": 20, "lambda_l2": 1.0,
+              "num_threads": 1, "seed": seed}
+    data = lgb.Dataset(X[rows], y[rows], weight=w, categorical_feature=list(categorical) or "auto")
+    booster = lgb.train(params, data, num_boost_round=rounds)
+    score: dict[tuple[int, int], float] = {}
+
+    def walk(node: dict, parent: int | None) -> None:
+        if "split_feature" not in node:
+            return
+        f = node["split_feature"]
+        if parent is not None and parent != f:
+            key = (min(f, parent), max(f, parent))
+            score[key] = score.get(key, 0.0) + float(node["split_gain"])
+        walk(node["left_child"], f)
+        walk(node["right_child"], f)
+
+    for tree in booster.dump_model()["tree_info"]:
+        walk(tree["tree_structure"], None)
+    chosen, used = [], set()
+    for (a, b), s in sorted(score.items(), key=lambda kv: (-kv[1], kv[0])):
+        if s > 0 and a not in used and b not in used:
+            chosen.append((a, b))
+            used.update((a, b))
+            if len(chosen) == max_pairs:
+                break
+    return chosen
 
 
 class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
@@ -147,7 +333,8 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
     def __init__(self, n_estimators: int = 2000, learning_rate: float = 0.05, num_leaves: int = 8,
                  min_child_samples: int = 20, reg_lambda: float = 1.0, max_bin: int = 255,
                  early_stopping_rounds: int = 100, scale_pos_weight: float = 1.0, cat_smooth: float = 10.0,
-                 min_data_per_group: int = 50, n_jobs: int = 2, random_state: int = 0):
+                 min_data_per_group: int = 50, max_pairs: int = 0, pairs=None,
+                 pair_screen_rows: int = 20_000, n_jobs: int = 2, random_state: int = 0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -158,16 +345,23 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         self.scale_pos_weight = scale_pos_weight
         self.cat_smooth = cat_smooth
         self.min_data_per_group = min_data_per_group
+        self.max_pairs = max_pairs
+        self.pairs = pairs
+        self.pair_screen_rows = pair_screen_rows
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def lgb_params(self, n_features: int) -> dict:
+    def lgb_params(self, n_features: int, pairs=None) -> dict:
+        """LightGBM parameters: one interaction group per feature outside ``pairs``, one per pair."""
+        pairs = [tuple(p) for p in (getattr(self, "pairs_", ()) if pairs is None else pairs)]
+        paired = {j for p in pairs for j in p}
+        groups = [[j] for j in range(n_features) if j not in paired] + [sorted(p) for p in pairs]
         return {**_LGB_FIXED, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
                 "min_data_in_leaf": self.min_child_samples, "lambda_l2": self.reg_lambda,
                 "max_bin": self.max_bin, "scale_pos_weight": self.scale_pos_weight,
                 "cat_smooth": self.cat_smooth, "min_data_per_group": self.min_data_per_group,
                 "num_threads": self.n_jobs, "seed": self.random_state,
-                "interaction_constraints": [[j] for j in range(n_features)]}
+                "interaction_constraints": groups}
 
     def fit(self, X, y, eval_set=None, categorical_features=(), sample_weight=None):
         import lightgbm as lgb
@@ -175,7 +369,16 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         y = np.asarray(y, dtype=np.float64)
         cats = list(categorical_features)
-        params = self.lgb_params(X.shape[1])
+        if self.pairs is not None:
+            pairs = [tuple(sorted(map(int, p))) for p in self.pairs]
+        else:
+            pairs = screen_pairs(X, y, cats, self.max_pairs, max_rows=self.pair_screen_rows,
+                                 seed=self.random_state, sample_weight=sample_weight)
+        flat = [j for p in pairs for j in p]
+        if len(flat) != len(set(flat)) or any(len(p) != 2 for p in pairs):
+            raise ValueError(f"interaction pairs must be disjoint pairs of features, got {pairs}")
+        self.pairs_ = pairs
+        params = self.lgb_params(X.shape[1], pairs)
         if len(X) < 50_000:
             # measured: with one-feature-per-tree constraints, 2 threads on a few thousand rows run
             # ~6x slower than 1 (thread start-up dominates tiny histograms)
@@ -192,14 +395,15 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
         self.booster_ = self.booster_  # keep the full booster; tables use best_iteration_
         self.categorical_features_ = cats
-        self.tables_, self.expected_value_ = build_tables(self.booster_, X, cats, self.best_iteration_)
+        self.tables_, self.pair_tables_, self.expected_value_ = build_tables(
+            self.booster_, X, cats, self.best_iteration_, pairs)
         self.classes_ = np.array([0, 1])
         self.n_features_in_ = X.shape[1]
         check = X[: min(len(X), 2000)]
         gap = np.max(np.abs(self.decision_function(check) -
                             self.booster_.predict(check, raw_score=True, num_iteration=self.best_iteration_)),
                      initial=0.0)
-        if gap > 1e-6:  # would mean a tree used two features: contributions would not be exact
+        if gap > 1e-6:  # would mean a tree left its group: contributions would not be exact
             raise RuntimeError(f"additive lookup tables disagree with LightGBM by {gap:.2e}")
         return self
 
@@ -209,12 +413,19 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         X = np.asarray(X, dtype=np.float64)
         out = np.empty_like(X)
         for j, table in enumerate(self.tables_):
-            out[:, j] = table.lookup(X[:, j])
+            if table is not None:
+                out[:, j] = table.lookup(X[:, j])
+        for pair in getattr(self, "pair_tables_", ()):
+            out[:, pair.a], out[:, pair.b] = pair.lookup(X[:, pair.a], X[:, pair.b])
         return out
 
     def contributions_one(self, x) -> np.ndarray:
         """Contributions of one row (1-D), in plain Python per feature: fast for the online path."""
-        return np.array([t.lookup_scalar(v) for t, v in zip(self.tables_, np.ravel(x).tolist())])
+        values = np.ravel(x).tolist()
+        out = [0.0 if t is None else t.lookup_scalar(v) for t, v in zip(self.tables_, values)]
+        for pair in getattr(self, "pair_tables_", ()):
+            out[pair.a], out[pair.b] = pair.lookup_scalar(values[pair.a], values[pair.b])
+        return np.array(out)
 
     def decision_function(self, X) -> np.ndarray:
         return self.expected_value_ + self.contributions(X).sum(axis=1)

@@ -78,6 +78,7 @@ class TrainingConfig:
     num_leaves: int = 8
     min_child_samples: int = 20
     reg_lambda: float = 1.0
+    interaction_pairs: int = 0  # GA²M: up to this many disjoint feature pairs get a 2-D term (gam.py)
     class_weight: str | None = None  # None, "auto" (sqrt re-weighting below 20 % positives) or "balanced"
     calibration: str = "auto"  # "auto", "sigmoid" or "isotonic"
     threshold_metric: str = "accuracy"  # "accuracy" or "f1"
@@ -148,7 +149,7 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
             n_estimators=kw.get("n_estimators", cfg.n_estimators), learning_rate=cfg.learning_rate,
             num_leaves=cfg.num_leaves, min_child_samples=cfg.min_child_samples, reg_lambda=cfg.reg_lambda,
             early_stopping_rounds=cfg.early_stopping_rounds, scale_pos_weight=weight, n_jobs=cfg.n_jobs,
-            random_state=cfg.seed)
+            max_pairs=cfg.interaction_pairs, random_state=cfg.seed)
 
     def subset(rows):
         ix = interactions
@@ -234,7 +235,9 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
     meta.update(
         model_kind="gam", fallback_reason=None, feature_names=list(final_fb.feature_names_),
         excluded_columns=dict(final_fb.excluded_columns_), best_iteration=int(n_iter),
-        params=final_m.lgb_params(len(final_fb.feature_names_)) | {"interaction_constraints": "one feature per tree"},
+        params=final_m.lgb_params(len(final_fb.feature_names_)) | {"interaction_constraints": _groups_text(
+            final_m, final_fb.feature_names_)},
+        interaction_pairs=[[final_fb.feature_names_[a], final_fb.feature_names_[b]] for a, b in final_m.pairs_],
         calibration=calibrator.method_, calibration_cv_log_loss=calibrator.cv_log_loss_, threshold=threshold,
         threshold_metric=cfg.threshold_metric, baseline_thresholds=thresholds, split=split_name,
         metrics={"holdout": evaluation.model, "cross_validation": cv_metrics},
@@ -246,6 +249,11 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
 
 
 # ----------------------------------------------------------------- helpers
+def _groups_text(model: AdditiveBoostingClassifier, names) -> str:
+    pairs = [f"{names[a]} × {names[b]}" for a, b in model.pairs_]
+    return "one feature per tree" + (f", except pairs: {'; '.join(pairs)}" if pairs else "")
+
+
 def _rows(L, I, at, y, rows):
     Ls = L.iloc[rows].reset_index(drop=True)
     Is = I
