@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -32,7 +32,9 @@ def plus_days(session: Session, column: Any, days: int) -> Any:
     """``column + days`` as SQL on either backend (SQLite stores datetimes as text)."""
     if session.get_bind().dialect.name == "sqlite":
         return func.datetime(column, f"+{int(days)} days")
-    return column + timedelta(days=days)
+    # An interval built in SQL: a Python timedelta would be bound with the column's
+    # (datetime) type and fail.
+    return column + func.make_interval(0, 0, 0, int(days))
 
 
 def minutes_between(session: Session, start: Any, end: Any) -> Any:
