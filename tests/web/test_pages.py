@@ -71,3 +71,66 @@ def test_plotly_is_served_locally(app_client):
     response = app_client.get("/ui/static/plotly.min.js")
     assert response.status_code == 200 and len(response.content) > 1_000_000
     assert app_client.get("/ui/static/app.css").status_code == 200
+
+
+def _snapshot_rows(world):  # noqa: ANN001, ANN202
+    from sqlalchemy import select
+
+    from leadscore.core.database import session_scope
+    from leadscore.core.runtime import Runtime
+    from leadscore.insights.models import DashboardSnapshot
+
+    runtime = Runtime.open(world.settings)
+    try:
+        with session_scope(runtime.sessions, write=False) as session:
+            return {(r.dataset, r.kind): r for r in session.scalars(select(DashboardSnapshot))}
+    finally:
+        runtime.close()
+
+
+def _store(world, kind, data, fingerprint):  # noqa: ANN001, ANN202
+    from leadscore.core.database import session_scope
+    from leadscore.core.runtime import Runtime
+    from leadscore.insights import snapshots
+
+    runtime = Runtime.open(world.settings)
+    try:
+        with session_scope(runtime.sessions) as session:
+            if data is None:
+                session.execute(snapshots.DashboardSnapshot.__table__.delete())
+            else:
+                snapshots.store(session, "demo", kind, data, fingerprint=fingerprint, seconds=1.5)
+    finally:
+        runtime.close()
+
+
+def test_behaviour_and_admin_pages_read_the_stored_snapshot_as_of_its_time(app_client, world):
+    _store(world, "behaviour", None, [])
+    login(app_client, "manager@example.com")
+    first = app_client.get("/team/behaviour")
+    # No snapshot yet: the page computed one, stored it, and says when.
+    stored = _snapshot_rows(world)[("demo", "behaviour")]
+    assert first.status_code == 200 and f"As of {stored.computed_at:%Y-%m-%d %H:%M} UTC" in first.text
+    assert "Newer data has arrived" not in first.text and stored.data["closed"] > 0
+    assert f"{stored.data['closed']:,} closed leads" in first.text
+
+    # The page shows what the job stored (here a recognisable stand-in), not a fresh computation,
+    # and says when newer data has arrived since.
+    row = {"label": "Sentinel behaviour", "kind": "behaviour", "n_with": 50, "won_with": 25, "n_without": 50,
+           "won_without": 5}
+    _store(world, "behaviour", {"rows": [row], "closed": 100, "won": 30}, ["an older fingerprint"])
+    page = app_client.get("/team/behaviour").text
+    assert "Sentinel behaviour" in page and "100 closed leads" in page and "× 5.00" in page
+    assert "Newer data has arrived since" in page and "computed in 1.5 s" in page
+
+    login(app_client, "admin@example.com")
+    _store(world, "admin", {"realised": [], "calibration": [], "drift": {"features": [], "message": "sentinel reason"},
+                            "quality": [{"label": "Sentinel check", "count": 7, "of": 9, "hint": "h"}]},
+           ["an older fingerprint"])
+    admin = app_client.get("/admin").text
+    assert "Sentinel check" in admin and "Drift is not measurable now: sentinel reason" in admin
+    assert "Newer data has arrived since" in admin
+    _store(world, "admin", None, [])  # back to none: the next page load computes and stores the real one
+    admin = app_client.get("/admin").text
+    assert "Sentinel" not in admin and "Leads without a source" in admin
+    assert ("demo", "admin") in _snapshot_rows(world)
