@@ -36,7 +36,7 @@ def _demo_leads(url: str) -> int:
 
 def test_demo_builds_prints_a_summary_and_exports_the_truth(cli_env, tmp_path):
     truth = tmp_path / "truth.parquet"
-    args = ["demo", "--leads", "400", "--seed", "3", "--end", "2025-06-30", "--truth", str(truth)]
+    args = ["demo", "--leads", "400", "--seed", "3", "--end", "2025-06-30", "--no-train", "--truth", str(truth)]
     result = runner.invoke(_app(), args, env=cli_env)
     assert result.exit_code == 0, result.output
     for label in ("agents", "properties", "interactions", "assignments", "won / lost / open", "conversion rate",
@@ -81,6 +81,7 @@ def test_demo_builds_prints_a_summary_and_exports_the_truth(cli_env, tmp_path):
         (["--end", "2025-13-01"], "not a date"),
         (["--truth", "TRUTH/missing/t.csv"], "does not exist"),
         (["--truth", "TRUTH/t.xlsx"], "unknown file type"),
+        (["--password", "short"], "--password: the password is too short"),
     ],
 )
 def test_bad_options_fail_with_one_line_and_write_nothing(cli_env, tmp_path, args, message):

@@ -46,7 +46,7 @@ from leadscore.registry import service as registry
 from leadscore.registry import training
 from leadscore.registry.tasks import TrainingResult, run_training_job
 from leadscore.scoring import service as scoring
-from leadscore.scoring.batch import BatchSummary, records_from_frame, rescore_dataset
+from leadscore.scoring.batch import BatchSummary, rescore_dataset
 from leadscore.web import service as users
 from leadscore.web.models import User
 
@@ -108,32 +108,50 @@ def train_history_model(sessions: sessionmaker[Session], *, weeks: int, seed: in
         registry.promote(session, version.id, actor="demo", reason="demo history model")
         version_id, number = version.id, version.version
     model = candidate.artifact.model
+    replay = _replay_frames(sessions, dataset, cutoff)
     scores = 0
     for week in range(1, weeks + 1):
-        at = cutoff + timedelta(weeks=week)
-        scores += _score_open_at(sessions, model, version_id, at, dataset)
+        scores += _score_open_at(sessions, model, version_id, cutoff + timedelta(weeks=week), *replay)
         if progress:
             progress(f"replaying week {week} of {weeks}", week / weeks)
     return HistoryResult(number, version_id, cutoff, len(past.y), weeks, scores)
 
 
-def _score_open_at(sessions: sessionmaker[Session], model, version_id: int, at: datetime,  # noqa: ANN001
-                   dataset: str) -> int:
-    """Score the leads that were open at ``at`` (arrived, not yet closed, profiling allowed) as of then."""
-    with session_scope(sessions) as session:
-        ids = list(session.scalars(
-            select(Lead.id).outerjoin(Outcome, Outcome.lead_id == Lead.id)
-            .where(Lead.dataset == dataset, Lead.created_at < at, Lead.consent_profiling.is_(True),
-                   or_(Outcome.closed_at.is_(None), Outcome.closed_at > at))
-            .order_by(Lead.id)))
-        if not ids:
-            return 0
+def _replay_frames(sessions: sessionmaker[Session], dataset: str,
+                   cutoff: datetime) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """Every lead open at some point after ``cutoff`` (profiling allowed), its closing time, its interactions:
+    loaded once, then sliced per week in memory."""
+    with session_scope(sessions, write=False) as session:
+        rows = session.execute(
+            select(Lead.id, Outcome.closed_at).outerjoin(Outcome, Outcome.lead_id == Lead.id)
+            .where(Lead.dataset == dataset, Lead.consent_profiling.is_(True),
+                   or_(Outcome.closed_at.is_(None), Outcome.closed_at > cutoff))
+            .order_by(Lead.id)).all()
+        ids = [r.id for r in rows]
         leads = leads_frame(session, dataset=dataset, lead_ids=ids)
-        interactions = interactions_frame(session, dataset=dataset, lead_ids=ids, before=at)
-        as_of = np.datetime64(pd.Timestamp(at).tz_convert("UTC").tz_localize(None).to_datetime64(), "ns")
-        scored = model.score(leads, interactions if len(interactions) else None, as_of=as_of)
-        scoring.store(session, records_from_frame(scored), model_version_id=version_id, scored_at=at)
-    return len(ids)
+        interactions = interactions_frame(session, dataset=dataset, lead_ids=ids)
+    closed = pd.Series(pd.to_datetime([r.closed_at for r in rows], utc=True).tz_localize(None), index=ids)
+    return leads, closed.reindex(leads["lead_id"]).reset_index(drop=True), interactions
+
+
+def _score_open_at(sessions: sessionmaker[Session], model, version_id: int, at: datetime,  # noqa: ANN001
+                   leads: pd.DataFrame, closed_at: pd.Series, interactions: pd.DataFrame) -> int:
+    """Score the leads that were open at ``at`` (arrived, not yet closed) with what was known then.
+
+    History rows carry no reason sentences (only a lead's current score shows them)."""
+    when = pd.Timestamp(at).tz_convert("UTC").tz_localize(None)
+    mask = ((leads["created_at"] < when) & (closed_at.isna() | (closed_at > when))).to_numpy()
+    open_leads = leads[mask].reset_index(drop=True)
+    if open_leads.empty:
+        return 0
+    known = interactions[interactions["lead_id"].isin(open_leads["lead_id"]) & (interactions["occurred_at"] < when)]
+    scored = model.score(open_leads, known if len(known) else None, as_of=np.datetime64(when.to_datetime64(), "ns"),
+                         reasons=False)
+    records = [scoring.ScoreRecord(lead_id=int(r.lead_id), probability=float(r.probability), score=int(round(r.score)),
+                                   grade=str(r.grade), reasons={}) for r in scored.itertuples(index=False)]
+    with session_scope(sessions) as session:
+        scoring.store(session, records, model_version_id=version_id, scored_at=at)
+    return len(records)
 
 
 def train_models(sessions: sessionmaker[Session], *, seed: int = 0, tolerance: float = 0.005,
