@@ -66,13 +66,14 @@ class FeatureTable:
             # LightGBM sends x <= threshold left, so x in (t[i-1], t[i]] takes values[i]
             idx = np.searchsorted(self.thresholds, np.where(nan, 0.0, x), side="left")
         else:
+            # LightGBM truncates a category value to an int; a negative one counts as missing
             last = len(self.values) - 1  # last slot = categories never seen in training
-            idx = np.clip(np.where(nan | (x < 0), 0, x), 0, last).astype(np.int64)
-            nan = nan | (x < 0)
+            nan = nan | (x <= -1)
+            idx = np.clip(np.where(nan, 0, x), 0, last).astype(np.int64)
         return np.where(nan, self.nan_value, self.values[idx])
 
     def lookup_scalar(self, x: float) -> float:
-        if x != x or (self.kind == "categorical" and x < 0):
+        if x != x or (self.kind == "categorical" and x <= -1):
             return self.nan_value
         if self.kind == "numeric":
             return self._v[bisect_left(self._t, x)]  # same rule as searchsorted(side="left")
@@ -100,12 +101,12 @@ class _Axis:
         if self.kind == "numeric":
             idx = np.searchsorted(self.thresholds, np.where(nan, 0.0, x), side="left")
         else:
-            nan = nan | (x < 0)
+            nan = nan | (x <= -1)  # as FeatureTable: truncated to an int, negative = missing
             idx = np.clip(np.where(nan, 0, x), 0, self.size - 1).astype(np.int64)
         return np.where(nan, self.size, idx)
 
     def index_scalar(self, x: float) -> int:
-        if x != x or (self.kind == "categorical" and x < 0):
+        if x != x or (self.kind == "categorical" and x <= -1):
             return self.size
         if self.kind == "numeric":
             return bisect_left(self._t, x)
