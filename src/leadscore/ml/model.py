@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from .calibration import Calibrator
-from .explain import GRADE_CUTOFFS, distribute_points, format_points, grade_of, top_reasons
+from .explain import GRADE_CUTOFFS, distribute_points, format_points, grade_of, reason_lists, top_reasons
 from .features import FeatureBuilder
 from .gam import AdditiveBoostingClassifier
 from .rules import RulesModel
@@ -135,9 +135,7 @@ class ConversionModel:
         pts, score, base = distribute_points(self._base_raw(), contrib, self._to_score)
         pts, score, base = pts[0], float(score[0]), float(base[0])
         names = self.explanation_names
-        order = np.argsort(-pts, kind="stable")
-        pos = [j for j in order[:top_k] if pts[j] >= 0.05]
-        neg = [j for j in order[::-1][:top_k] if pts[j] <= -0.05]
+        pos, neg = (sel[0][sel[0] >= 0].tolist() for sel in top_reasons(pts, top_k))  # same picks as `score`
         return ScoreResult(
             probability=score / 100.0, score=score, grade=str(grade_of(score, self.grade_cutoffs)),
             base_score=base, contributions=dict(zip(names, pts.tolist())),
@@ -156,26 +154,22 @@ class ConversionModel:
                 f"({format_points(points)})", "points": float(points)}
 
     def _reason_lists(self, idx: np.ndarray, pts: np.ndarray, shown) -> list[list[dict]]:
-        names = self.explanation_names
-        cache: dict[tuple, str] = {}  # many leads share (feature, value): describe each pair once
-        rows = []
-        for i in range(idx.shape[0]):
-            row = []
-            for j in idx[i]:
-                if j < 0:
-                    continue
-                if isinstance(shown, np.ndarray):
-                    value = shown[i, j]
-                else:
-                    value = None if shown[j] is None else shown[j][i]
-                key = (j, value if value == value else None)
-                text = cache.get(key)
-                if text is None:
-                    text = cache[key] = self._sentence(j, value)
-                p = float(pts[i, j])
-                row.append({"feature": names[j], "sentence": f"{text} ({format_points(p)})", "points": p})
-            rows.append(row)
-        return rows
+        return reason_lists(idx, pts, self.explanation_names, lambda j, rows: self._sentences(j, rows, shown))
+
+    def _sentences(self, j: int, rows: np.ndarray, shown) -> Sequence[str]:
+        """``_sentence(j, value)`` for the given rows, vectorised (identical strings)."""
+        if self.kind != "rules":
+            return self.builder.describe_many(self.builder.feature_names_[j], shown[rows, j])
+        values = [None] * len(rows) if shown[j] is None else shown[j][rows].tolist()
+        cache: dict[tuple, str] = {}  # many leads share a value: describe each once
+        out = []
+        for value in values:
+            key = (value.__class__, value if value == value else None)
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = self._sentence(j, value)
+            out.append(text)
+        return out
 
     def __repr__(self) -> str:
         return f"ConversionModel(kind={self.kind!r}, n_features={len(self.feature_names)})"

@@ -150,7 +150,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def transform(self, leads: pd.DataFrame, interactions: pd.DataFrame | None = None, as_of=None) -> pd.DataFrame:
         check_is_fitted(self, "keep_")
         full = self._matrix(leads, interactions, as_of_ns(as_of, len(leads)))
-        return pd.DataFrame(full[:, self.keep_], columns=self.feature_names_, index=leads.index)
+        return pd.DataFrame(full[:, self.keep_], columns=self.feature_names_, index=leads.index, copy=False)
 
     def transform_one(self, lead: dict, interactions: Sequence[dict] = (), as_of=None) -> np.ndarray:
         """Features of one lead as a (1, n_features) array, without pandas."""
@@ -174,6 +174,11 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             check_is_fitted(self, "keep_")
             raise
         return spec.describe(value)
+
+    def describe_many(self, name: str, values: np.ndarray) -> np.ndarray:
+        """``describe`` for many values of one feature (object array, identical strings), vectorised."""
+        check_is_fitted(self, "keep_")
+        return self._spec_by_name[name].describe_many(values)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         check_is_fitted(self, "keep_")
