@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.core.database import utcnow
 from leadscore.insights.models import DashboardSnapshot
-from leadscore.insights.queries import admin, behaviour
+from leadscore.insights.queries import admin, behaviour, common
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead, Outcome
 from leadscore.registry.models import ModelVersion
@@ -106,7 +106,7 @@ def _realised_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
 
 def drift_per_feature(session: Session, dataset: str, *, window_days: int = DRIFT_WINDOW_DAYS) -> dict[str, Any]:
     """Population stability of every feature (and the score) of the champion, for leads that
-    arrived in the last ``window_days`` against its training data. Read-only: the same
+    arrived in the ``window_days`` up to now (or up to the newest lead) against its training data. Read-only: the same
     computation as ``leadscore monitor drift``, which also records events past the thresholds."""
     from leadscore.interactions.frames import interactions_frame
     from leadscore.leads.frames import leads_frame
@@ -118,7 +118,8 @@ def drift_per_feature(session: Session, dataset: str, *, window_days: int = DRIF
     artifact = registry.load_model(session, champion)
     if getattr(artifact, "drift", None) is None:
         return {"status": "skipped", "message": "the champion has no drift reference", "features": []}
-    end = utcnow()
+    # The window ends now, or at the newest lead when the data stops earlier (an import of last year's leads).
+    end = common.anchor(session, dataset)
     start = end - timedelta(days=window_days)
     ids = list(session.scalars(select(Lead.id).where(Lead.dataset == dataset, Lead.created_at >= start)
                                .order_by(Lead.id)))
@@ -139,7 +140,7 @@ def drift_per_feature(session: Session, dataset: str, *, window_days: int = DRIF
         features.append({"subject": "score", "psi": float(report.score["psi"]), "severity": report.score["status"]})
     features.sort(key=lambda f: -f["psi"])
     return {"status": report.status, "message": "", "features": features, "version": champion.version,
-            "leads": len(ids), "window_days": window_days}
+            "leads": len(ids), "window_days": window_days, "window_end": end.isoformat()}
 
 
 def compute_admin(session: Session, dataset: str) -> dict[str, Any]:
