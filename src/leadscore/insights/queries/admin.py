@@ -30,7 +30,29 @@ def model_versions(session: Session, dataset: str) -> list[dict[str, Any]]:
                ModelVersion.metrics)
         .where(ModelVersion.dataset == dataset).order_by(ModelVersion.kind, ModelVersion.version.desc()).limit(50)
     ).all()
-    return [{**r._asdict(), "metrics": {k: (r.metrics or {}).get(k) for k in METRIC_KEYS}} for r in rows]
+    return [{**r._asdict(), "metrics": {k: (r.metrics or {}).get(k) for k in METRIC_KEYS},
+             "headline": headline(r.kind, r.metrics or {})} for r in rows]
+
+
+def _fmt(value: Any, pattern: str) -> str:
+    return pattern.format(value) if isinstance(value, (int, float)) else "–"
+
+
+def headline(kind: str, metrics: dict[str, Any]) -> str | None:
+    """The held-out figures that judge a predictive model, in a line (None for the conversion model,
+    whose metrics have their own columns)."""
+    if kind == "time_to_convert":
+        return (f"C-index {_fmt(metrics.get('c_index'), '{:.3f}')}; P(convert within 30 days) "
+                f"{_fmt(metrics.get('p30_mean_predicted'), '{:.3f}')} predicted vs "
+                f"{_fmt(metrics.get('p30_observed'), '{:.3f}')} observed (n = {metrics.get('n', '–')})")
+    if kind == "deal_value":
+        return (f"P10–P90 coverage {_fmt(metrics.get('coverage'), '{:.1%}')} (nominal 80 %); median relative "
+                f"error of P50 {_fmt(metrics.get('median_relative_error'), '{:.1%}')} (n = {metrics.get('n', '–')})")
+    if kind == "next_action":
+        return (f"conversion under the recommended actions {_fmt(metrics.get('policy_value'), '{:.3f}')} vs "
+                f"always the most common {_fmt(metrics.get('most_common_value'), '{:.3f}')} vs random "
+                f"{_fmt(metrics.get('random_value'), '{:.3f}')} (doubly robust, n = {metrics.get('n', '–')})")
+    return None
 
 
 def realised(session: Session, dataset: str) -> pd.DataFrame:
