@@ -150,6 +150,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
     def transform(self, leads: pd.DataFrame, interactions: pd.DataFrame | None = None, as_of=None) -> pd.DataFrame:
         check_is_fitted(self, "keep_")
         full = self._matrix(leads, interactions, as_of_ns(as_of, len(leads)))
+        # full is column-major, so is full[:, keep_]: wrapped as is (pandas would copy a row-major array)
         return pd.DataFrame(full[:, self.keep_], columns=self.feature_names_, index=leads.index, copy=False)
 
     def transform_one(self, lead: dict, interactions: Sequence[dict] = (), as_of=None) -> np.ndarray:
@@ -204,7 +205,13 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
             ctx = self._lead_context(leads, na)
             arrays = self._interaction_arrays(leads, interactions, na)
             blocks.append(compute_interaction_features(arrays, n, at, ctx, self.interaction_plan_))
-        return np.hstack(blocks) if blocks else np.empty((n, 0))
+        # column-major: the model reads one feature (column) at a time, and pandas wraps it without a copy
+        full = np.empty((n, sum(b.shape[1] for b in blocks)), order="F")
+        pos = 0
+        for block in blocks:
+            full[:, pos:pos + block.shape[1]] = block
+            pos += block.shape[1]
+        return full
 
     def _interaction_arrays(self, leads, interactions, na) -> InteractionArrays:
         if interactions is None or len(interactions) == 0:
@@ -226,7 +233,7 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         n = len(leads)
         ctx = {c: column_numbers(leads[c], na) if c in leads else np.full(n, np.nan) for c in _CTX_NUMERIC}
         ctx["created"] = column_ns(leads[CREATED_AT], na) if CREATED_AT in leads else np.full(n, NAT, np.int64)
-        ctx["postcode"] = (map_unique(object_values(leads["postcode"]), lambda v: to_category(v, na), dtype=object)
+        ctx["postcode"] = (map_unique(leads["postcode"], lambda v: to_category(v, na), dtype=object)
                            if "postcode" in leads else np.full(n, None, dtype=object))
         return ctx
 

@@ -17,7 +17,6 @@ from .schema import (
     column_ns,
     column_numbers,
     map_unique,
-    object_values,
     to_category,
     to_ns,
     to_number,
@@ -66,11 +65,11 @@ def fit_interaction_plan(ix: pd.DataFrame, na: frozenset[str], windows: tuple[in
     plan = InteractionPlan(windows=tuple(windows))
     n = max(len(ix), 1)
     if "type" in ix:
-        types = pd.Series(map_unique(object_values(ix["type"]), lambda v: _norm_key(v, na), dtype=object))
+        types = pd.Series(map_unique(ix["type"], lambda v: _norm_key(v, na), dtype=object))
         counts = types.dropna().value_counts()
         plan.types = [t for t, c in counts.items() if c / n >= 0.002][:max_types]
     if "channel" in ix:
-        chans = pd.Series(map_unique(object_values(ix["channel"]), lambda v: _norm_key(v, na), dtype=object))
+        chans = pd.Series(map_unique(ix["channel"], lambda v: _norm_key(v, na), dtype=object))
         counts = chans.dropna().value_counts()
         plan.channels = [c for c, k in counts.items() if k / n >= 0.01][:max_channels]
 
@@ -97,15 +96,18 @@ def arrays_from_frame(ix: pd.DataFrame, lead_index: np.ndarray, plan: Interactio
     def codes(col: str, vocab: dict) -> np.ndarray:
         if col not in ix:
             return np.full(n, -1, dtype=np.int64)
-        return map_unique(object_values(ix[col]), lambda v: vocab.get(_norm_key(v, na), -1), dtype=np.int64)
+        return map_unique(ix[col], lambda v: vocab.get(_norm_key(v, na), -1), dtype=np.int64)
 
     def ids(col: str) -> np.ndarray:
         if col not in ix:
             return np.full(n, -1, dtype=np.int64)
-        cats = map_unique(object_values(ix[col]), lambda v: to_category(v, na), dtype=object)
-        return pd.factorize(cats, use_na_sentinel=True)[0].astype(np.int64)
+        # equal normalised ids get equal codes (codes only need equality): factorise the raw column,
+        # normalise each distinct raw value, then number the distinct normalised values
+        codes, uniques = pd.factorize(ix[col], use_na_sentinel=True)
+        cats = [to_category(u, na) for u in np.asarray(uniques, dtype=object)] + [None]
+        return pd.factorize(np.array(cats, dtype=object), use_na_sentinel=True)[0].astype(np.int64)[codes]
 
-    inbound = (map_unique(object_values(ix["direction"]), lambda v: _direction(v, na))
+    inbound = (map_unique(ix["direction"], lambda v: _direction(v, na))
                if "direction" in ix else nan)
     return InteractionArrays(
         lead=lead_index.astype(np.int64),
@@ -116,7 +118,7 @@ def arrays_from_frame(ix: pd.DataFrame, lead_index: np.ndarray, plan: Interactio
         agent=ids("agent_id"),
         prop=ids("property_id"),
         price=column_numbers(ix["listing_price"], na) if "listing_price" in ix else nan,
-        postcode=(map_unique(object_values(ix["listing_postcode"]), lambda v: to_category(v, na), dtype=object)
+        postcode=(map_unique(ix["listing_postcode"], lambda v: to_category(v, na), dtype=object)
                   if "listing_postcode" in ix else np.full(n, None, dtype=object)),
         bedrooms=column_numbers(ix["listing_bedrooms"], na) if "listing_bedrooms" in ix else nan,
     )

@@ -315,12 +315,23 @@ def object_values(values: Iterable | pd.Series | np.ndarray) -> np.ndarray:
     return arr.reshape(-1)
 
 
-def map_unique(values: np.ndarray, fn: Callable[[object], object], dtype=float) -> np.ndarray:
+def map_unique(values: np.ndarray | pd.Series, fn: Callable[[object], object], dtype=float) -> np.ndarray:
     """Apply a scalar function to each *distinct* value and broadcast back.
 
-    Bit-identical to ``[fn(v) for v in values]`` but costs one call per
-    distinct value; small arrays (the online path) skip the factorisation.
+    Bit-identical to ``[fn(v) for v in object_values(values)]`` but costs one
+    call per distinct value; small arrays (the online path) skip the
+    factorisation. A Series is factorised as it is (pandas' Arrow-backed
+    strings without a round trip through Python objects): its missing values
+    map to ``fn(None)`` exactly as ``object_values`` turns them into ``None``.
     """
+    if isinstance(values, pd.Series):
+        if len(values) <= 32 or isinstance(values.dtype, pd.CategoricalDtype):
+            values = object_values(values)
+        else:
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
+            uniques = np.asarray(uniques, dtype=object)
+            mapped = np.array([fn(u) for u in uniques] + [fn(None)], dtype=dtype)
+            return mapped[codes]
     if len(values) <= 32:
         return np.array([fn(v) for v in values], dtype=dtype)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
