@@ -161,8 +161,14 @@ def _split_thresholds(booster, n_features: int) -> list[set]:
 
 
 class _TreeBlocks:
-    """The booster's trees as text blocks, each with the set of features it splits on, so that the
-    trees of one interaction group can be loaded as a booster of their own (the group's function)."""
+    """The booster's trees as text, with the features on the path to every leaf.
+
+    With interaction groups, LightGBM constrains each *branch*: a tree rooted on feature a may use
+    the pair (a, b) in one branch and (a, c) in another. But every leaf is reached by tests on one
+    feature or one pair only, so a tree is a sum of leaf terms each depending on one feature or one
+    pair. ``booster(keep)`` loads the trees with every leaf not in ``keep`` set to zero: evaluated
+    anywhere, it gives exactly the sum of the kept leaves' terms.
+    """
 
     def __init__(self, booster, num_iteration: int | None):
         text = booster.model_to_string(num_iteration=num_iteration)
@@ -171,16 +177,40 @@ class _TreeBlocks:
         self.header = re.sub(r"(?m)^tree_sizes=.*\n", "", text[:start])
         self.tail = text[end:]
         self.blocks = re.split(r"(?m)^Tree=\d+\n", text[start:end])[1:]
-        self.features = []
+        self.leaf_values: list[list[float]] = []
+        self.leaf_features: list[list[frozenset]] = []  # per tree, per leaf: features on its path
         for block in self.blocks:
-            found = re.search(r"(?m)^split_feature=(.*)$", block)
-            self.features.append(frozenset(int(v) for v in found.group(1).split()) if found else frozenset())
+            fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
+            values = [float(v) for v in fields["leaf_value"].split()]
+            paths = [frozenset()] * len(values)
+            if "split_feature" in fields:
+                feature = [int(v) for v in fields["split_feature"].split()]
+                left = [int(v) for v in fields["left_child"].split()]
+                right = [int(v) for v in fields["right_child"].split()]
+                stack = [(0, frozenset())]
+                while stack:
+                    node, seen = stack.pop()
+                    seen = seen | {feature[node]}
+                    for child in (left[node], right[node]):
+                        if child < 0:
+                            paths[~child] = seen
+                        else:
+                            stack.append((child, seen))
+            self.leaf_values.append(values)
+            self.leaf_features.append(paths)
 
-    def booster(self, trees: list[int]):
+    def booster(self, keep: dict[int, set[int]]):
+        """Booster of the trees in ``keep`` (tree → leaves kept), other leaves zeroed; None if empty."""
         import lightgbm as lgb
 
-        body = "".join(f"Tree={k}\n{self.blocks[t]}" for k, t in enumerate(trees))
-        return lgb.Booster(model_str=self.header + body + self.tail)
+        if not keep:
+            return None
+        body = []
+        for k, t in enumerate(sorted(keep)):
+            values = " ".join(repr(v if i in keep[t] else 0.0) for i, v in enumerate(self.leaf_values[t]))
+            block = re.sub(r"(?m)^leaf_value=.*$", lambda _: "leaf_value=" + values, self.blocks[t], count=1)
+            body.append(f"Tree={k}\n{block}")
+        return lgb.Booster(model_str=self.header + "".join(body) + self.tail)
 
 
 def _grid(j: int, X: np.ndarray, cats: set, thresholds: set) -> tuple[np.ndarray, np.ndarray]:
@@ -210,59 +240,68 @@ def _grid(j: int, X: np.ndarray, cats: set, thresholds: set) -> tuple[np.ndarray
 
 def build_tables(booster, X: np.ndarray, categorical: list[int], num_iteration: int | None = None,
                  pairs: list[tuple[int, int]] | tuple = ()):
-    """Lookup tables for a booster whose trees each use one feature or one of the disjoint ``pairs``.
+    """Exact lookup tables for a booster whose leaves each depend on one feature or one of ``pairs``.
 
-    Returns (tables, pair_tables, expected_value): ``tables[j]`` is feature j's step function
-    (``None`` for a feature in a pair), every table is centred on the mean over ``X``.
+    Every leaf of every tree is assigned to the term its path tests: a single feature or a pair.
+    The single terms are evaluated on a 1-D grid per feature, each pair on the 2-D grid of its two
+    features (thresholds of both × missing), with the other leaves zeroed (``_TreeBlocks``). Returns
+    (tables, pair_tables, expected_value): ``tables[j]`` is feature j's own step function, each pair
+    table holds the Shapley shares of its term; all are centred on the mean over ``X``.
     """
     n, d = X.shape
     cats = set(categorical)
-    paired = {j: k for k, (a, b) in enumerate(pairs) for j in (a, b)}
-    singles = [j for j in range(d) if j not in paired]
-    thresholds = _split_thresholds(booster, d)
+    pair_index = {tuple(sorted(p)): k for k, p in enumerate(pairs)}
     blocks = _TreeBlocks(booster, num_iteration)
-    for t, feats in enumerate(blocks.features):
-        if len(feats) > 1 and not (len({paired.get(j, -1 - j) for j in feats}) == 1 and min(feats) in paired):
-            raise RuntimeError(f"tree {t} splits on features {sorted(feats)}, outside the interaction groups")
+    single_keep: dict[int, set[int]] = {}
+    pair_keep: list[dict[int, set[int]]] = [{} for _ in pairs]
+    for t, paths in enumerate(blocks.leaf_features):
+        for leaf, feats in enumerate(paths):
+            if len(feats) == 1:
+                single_keep.setdefault(t, set()).add(leaf)
+            elif len(feats) == 2 and tuple(sorted(feats)) in pair_index:
+                pair_keep[pair_index[tuple(sorted(feats))]].setdefault(t, set()).add(leaf)
+            elif feats:
+                raise RuntimeError(f"tree {t} has a leaf on features {sorted(feats)}, outside the interaction groups")
+    thresholds = _split_thresholds(booster, d)
     grids = {j: _grid(j, X, cats, thresholds[j]) for j in range(d)}
-    sizes = [len(grids[j][1]) + 1 for j in singles]  # +1: the missing value
+    ref = float(booster.predict(np.full((1, d), np.nan), raw_score=True, num_iteration=num_iteration)[0])
+    sizes = [len(grids[j][1]) + 1 for j in range(d)]  # +1: the missing value
     rows = np.full((1 + sum(sizes), d), np.nan)
     pos = 1  # row 0: everything missing (the reference point)
-    for j, size in zip(singles, sizes):
-        rows[pos:pos + size - 1, j] = grids[j][1]
-        pos += size
-    raw = booster.predict(rows, raw_score=True, num_iteration=num_iteration)
-    ref = raw[0]
-    tables: list[FeatureTable | None] = [None] * d
+    for j in range(d):
+        rows[pos:pos + sizes[j] - 1, j] = grids[j][1]
+        pos += sizes[j]
+    singles = blocks.booster(single_keep)
+    raw = singles.predict(rows, raw_score=True) if singles is not None else np.zeros(len(rows))
+    tables: list[FeatureTable] = []
     pos = 1
-    for j, size in zip(singles, sizes):
+    for j in range(d):
         t, g = grids[j]
-        vals = raw[pos:pos + len(g)] - ref
-        nan_val = raw[pos + len(g)] - ref
-        pos += size
-        tables[j] = FeatureTable("categorical" if j in cats else "numeric", t, vals, nan_val)
+        vals = raw[pos:pos + len(g)] - raw[0]
+        nan_val = raw[pos + len(g)] - raw[0]
+        pos += sizes[j]
+        tables.append(FeatureTable("categorical" if j in cats else "numeric", t, vals, nan_val))
     # centre each table on the training mean so contributions read "versus the average lead"
-    expected = float(ref)
-    for j in singles:
-        table = tables[j]
+    expected = ref
+    for j, table in enumerate(tables):
         mean = float(table.lookup(X[:, j]).mean()) if n else 0.0
         table.values = table.values - mean
         table.nan_value -= mean
         table.freeze()
         expected += mean
     pair_tables = []
-    for k, (a, b) in enumerate(pairs):
+    for k, (a, b) in enumerate(tuple(sorted(p)) for p in pairs):
         axis_a = _Axis("categorical" if a in cats else "numeric", grids[a][0], len(grids[a][1]))
         axis_b = _Axis("categorical" if b in cats else "numeric", grids[b][0], len(grids[b][1]))
-        trees = [t for t, f in enumerate(blocks.features) if f and paired.get(min(f)) == k]
         g = np.zeros((axis_a.size + 1, axis_b.size + 1))
-        if trees:  # the group's own trees, evaluated on every (a-slot, b-slot) cell, missing included
+        term = blocks.booster(pair_keep[k])
+        if term is not None:  # the pair's leaves, evaluated on every (a-slot, b-slot) cell, missing included
             ga, gb = np.append(grids[a][1], np.nan), np.append(grids[b][1], np.nan)
             cells = np.full((len(ga) * len(gb), d), np.nan)
             cells[:, a] = np.repeat(ga, len(gb))
             cells[:, b] = np.tile(gb, len(ga))
-            g = blocks.booster(trees).predict(cells, raw_score=True).reshape(len(ga), len(gb))
-            g = g - g[-1, -1]  # relative to both missing, as the reference row of the full booster
+            g = term.predict(cells, raw_score=True).reshape(len(ga), len(gb))
+            g = g - g[-1, -1]  # relative to both missing, as the reference row
         # two-player Shapley values with the training rows as background:
         # v(∅) = E g(A, B), v(a) = E_B g(x_a, B), v(b) = E_A g(A, x_b), v(ab) = g(x_a, x_b)
         ia, ib = axis_a.index(X[:, a]), axis_b.index(X[:, b])
@@ -282,11 +321,11 @@ def build_tables(booster, X: np.ndarray, categorical: list[int], num_iteration: 
 
 def screen_pairs(X: np.ndarray, y: np.ndarray, categorical: list[int], max_pairs: int, *, max_rows: int = 20_000,
                  rounds: int = 100, seed: int = 0, sample_weight=None) -> list[tuple[int, int]]:
-    """Pick up to ``max_pairs`` disjoint feature pairs worth an interaction term.
+    """Pick up to ``max_pairs`` feature pairs worth an interaction term.
 
     A quick unconstrained LightGBM on a seeded subsample of the training rows; a pair scores the
     split gain of every node whose parent splits on the other feature (the gain a split only earns
-    given the other feature). Greedy by score, each feature in at most one pair.
+    given the other feature). The best-scoring pairs win; a feature may be in several.
     """
     import lightgbm as lgb
 
@@ -314,14 +353,8 @@ def screen_pairs(X: np.ndarray, y: np.ndarray, categorical: list[int], max_pairs
 
     for tree in booster.dump_model()["tree_info"]:
         walk(tree["tree_structure"], None)
-    chosen, used = [], set()
-    for (a, b), s in sorted(score.items(), key=lambda kv: (-kv[1], kv[0])):
-        if s > 0 and a not in used and b not in used:
-            chosen.append((a, b))
-            used.update((a, b))
-            if len(chosen) == max_pairs:
-                break
-    return chosen
+    ranked = sorted(score.items(), key=lambda kv: (-kv[1], kv[0]))
+    return [pair for pair, s in ranked[:max_pairs] if s > 0]
 
 
 class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
@@ -355,8 +388,7 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
     def lgb_params(self, n_features: int, pairs=None) -> dict:
         """LightGBM parameters: one interaction group per feature outside ``pairs``, one per pair."""
         pairs = [tuple(p) for p in (getattr(self, "pairs_", ()) if pairs is None else pairs)]
-        paired = {j for p in pairs for j in p}
-        groups = [[j] for j in range(n_features) if j not in paired] + [sorted(p) for p in pairs]
+        groups = [[j] for j in range(n_features)] + [sorted(p) for p in pairs]
         return {**_LGB_FIXED, "learning_rate": self.learning_rate, "num_leaves": self.num_leaves,
                 "min_data_in_leaf": self.min_child_samples, "lambda_l2": self.reg_lambda,
                 "max_bin": self.max_bin, "scale_pos_weight": self.scale_pos_weight,
@@ -375,9 +407,8 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         else:
             pairs = screen_pairs(X, y, cats, self.max_pairs, max_rows=self.pair_screen_rows,
                                  seed=self.random_state, sample_weight=sample_weight)
-        flat = [j for p in pairs for j in p]
-        if len(flat) != len(set(flat)) or any(len(p) != 2 for p in pairs):
-            raise ValueError(f"interaction pairs must be disjoint pairs of features, got {pairs}")
+        if len(set(pairs)) != len(pairs) or any(len(set(p)) != 2 for p in pairs):
+            raise ValueError(f"interaction pairs must be distinct pairs of two features, got {pairs}")
         self.pairs_ = pairs
         params = self.lgb_params(X.shape[1], pairs)
         if len(X) < 50_000:
@@ -412,12 +443,14 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         """Per-feature log-odds contributions (n, d); rows sum to raw score − expected_value_."""
         check_is_fitted(self, "tables_")
         X = np.asarray(X, dtype=np.float64)
-        out = np.empty_like(X)
+        out = np.zeros_like(X)
         for j, table in enumerate(self.tables_):
             if table is not None:
                 out[:, j] = table.lookup(X[:, j])
         for pair in getattr(self, "pair_tables_", ()):
-            out[:, pair.a], out[:, pair.b] = pair.lookup(X[:, pair.a], X[:, pair.b])
+            share_a, share_b = pair.lookup(X[:, pair.a], X[:, pair.b])
+            out[:, pair.a] += share_a
+            out[:, pair.b] += share_b
         return out
 
     def contributions_one(self, x) -> np.ndarray:
@@ -425,7 +458,9 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         values = np.ravel(x).tolist()
         out = [0.0 if t is None else t.lookup_scalar(v) for t, v in zip(self.tables_, values)]
         for pair in getattr(self, "pair_tables_", ()):
-            out[pair.a], out[pair.b] = pair.lookup_scalar(values[pair.a], values[pair.b])
+            share_a, share_b = pair.lookup_scalar(values[pair.a], values[pair.b])
+            out[pair.a] += share_a
+            out[pair.b] += share_b
         return np.array(out)
 
     def decision_function(self, X) -> np.ndarray:
