@@ -101,132 +101,181 @@ def interaction_specs(plan: InteractionPlan) -> list[FeatureSpec]:
 # ------------------------------------------------------------- computation
 def compute_interaction_features(a: InteractionArrays, n: int, as_of: np.ndarray, lead_ctx: dict[str, np.ndarray],
                                  plan: InteractionPlan) -> np.ndarray:
-    """All interaction features for ``n`` leads → float array (n, len(interaction_specs(plan))).
+    """All interaction features for ``n`` leads → float array (n, len(interaction_specs(plan))), column-major.
 
     ``lead_ctx`` holds per-lead arrays: created (int64 ns), price_min,
     price_max, bedrooms (float) and postcode (object).
+
+    Windows are nested (``delta <= w days``), so each interaction gets the index
+    of the smallest window holding it and one ``bincount`` per (lead, bucket)
+    followed by a cumulative sum gives the counts of every window at once. A
+    distinct count within a window counts the (lead, key) pairs whose *latest*
+    occurrence falls in it. Few, whole-array numpy calls keep both the batch
+    path and the one-lead online path (where per-call overhead dominates) fast.
     """
     ok = (a.lead >= 0) & (a.t != NAT)
     ok[ok] = a.t[ok] < as_of[a.lead[ok]]  # strictly before as_of: the point-in-time rule
     idx = np.flatnonzero(ok)
-    order = idx[np.lexsort((a.t[idx], a.lead[idx]))]  # sorted by lead, then time
+    if len(idx) > 1:
+        idx = idx[np.lexsort((a.t[idx], a.lead[idx]))]  # sorted by lead, then time
+    order = idx
     lead, t = a.lead[order], a.t[order]
+    m = len(lead)
     delta = as_of[lead] - t  # > 0 nanoseconds before as_of
-    out: list[np.ndarray] = []
     fl = np.float64
+    nan = np.nan
 
-    def count(mask: np.ndarray | None = None, weights: np.ndarray | None = None) -> np.ndarray:
-        if mask is None:
-            return np.bincount(lead, weights=weights, minlength=n).astype(fl)
+    edges = sorted(set(plan.windows) | set(TYPE_WINDOWS) | set(DISTINCT_WINDOWS))
+    col = {w: i for i, w in enumerate(edges)}  # window w -> column of the cumulative counts
+    nb = len(edges) + 1  # last bucket: older than every window
+    bucket = np.searchsorted(np.array(edges, dtype=np.int64) * DAY_NS, delta, side="left")
+    lead_nb = lead * nb + bucket
+
+    def windows(sel: np.ndarray | None = None) -> np.ndarray:
+        """(n, nb) float counts: column col[w] = rows with delta <= w days, last column = all rows."""
+        keys = lead_nb if sel is None else lead_nb[sel]
+        return np.bincount(keys, minlength=n * nb).reshape(n, nb).cumsum(axis=1).astype(fl)
+
+    def count(mask: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
         return np.bincount(lead[mask], weights=None if weights is None else weights[mask], minlength=n).astype(fl)
 
     def share(num: np.ndarray, den: np.ndarray) -> np.ndarray:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+        den = np.broadcast_to(den, num.shape) if num.ndim > den.ndim else den
+        return np.divide(num, den, out=np.full(num.shape, nan), where=den > 0)
 
-    def distinct(keys: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        m = mask & (keys >= 0)
-        if not m.any():
-            return np.zeros(n)
-        pairs = np.unique(lead[m] * (int(keys[m].max()) + 1) + keys[m])
-        return np.bincount(pairs // (int(keys[m].max()) + 1), minlength=n).astype(fl)
+    def run_ends(sel: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
+        """Positions in ``sel`` (sorted) that end a run of equal lead (and key)."""
+        ls = lead[sel]
+        end = np.empty(len(sel), dtype=bool)
+        if len(sel):
+            np.not_equal(ls[1:], ls[:-1], out=end[:-1])
+            if key is not None:
+                end[:-1] |= key[1:] != key[:-1]
+            end[-1] = True
+        return end
 
-    within = {w: delta <= w * DAY_NS for w in set(plan.windows) | set(TYPE_WINDOWS) | set(DISTINCT_WINDOWS)}
-    totals = {w: count(within[w]) for w in plan.windows}
-    out += [totals[w] for w in plan.windows]
-    total_all = count()
-    out.append(total_all)
+    def distinct(keys: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """(n, nb) counts of distinct (lead, key) pairs, key >= 0, by window of their latest row."""
+        sel = np.flatnonzero(keys >= 0) if mask is None else np.flatnonzero(mask & (keys >= 0))
+        if not len(sel):
+            return np.zeros((n, nb))
+        pair = lead[sel] * (int(keys[sel].max()) + 1) + keys[sel]
+        by_pair = np.argsort(pair, kind="stable")  # stable: time order kept within a pair
+        latest = sel[by_pair[run_ends(sel[by_pair], pair[by_pair])]]
+        return windows(latest)
+
+    blocks: list[np.ndarray] = []
+
+    def add(*cols: np.ndarray) -> None:
+        blocks.extend(cols)
+
+    all_w = windows()
+    total_all = all_w[:, -1]
+    add(all_w[:, [col[w] for w in plan.windows]], total_all)
     inbound = a.inbound[order] == 1.0
     outbound = a.inbound[order] == 0.0
     if plan.has_direction:
-        out += [count(inbound & within[w]) for w in plan.windows]
-        out += [count(outbound & within[7]), count(outbound & within[30])]
-        out.append(share(count(inbound), total_all))
+        in_w, out_w = windows(inbound), windows(outbound)
+        n_in = in_w[:, -1]
+        add(in_w[:, [col[w] for w in plan.windows]], out_w[:, [col[7], col[30]]], share(n_in, total_all))
     n_types = len(plan.types)
     if n_types:
         type_code = a.type_code[order]
-        known = type_code >= 0
-        keyed = lead * n_types + type_code
-        per_window = {w: np.bincount(keyed[known & within[w]], minlength=n * n_types).reshape(n, n_types)
-                      for w in TYPE_WINDOWS}
-        for i in range(n_types):
-            out += [per_window[w][:, i].astype(fl) for w in TYPE_WINDOWS]
+        tw = [col[w] for w in TYPE_WINDOWS]
+        known = (type_code >= 0) & (bucket <= max(tw))
+        # buckets beyond the longest type window are not needed: keep the table small
+        keyed = (lead[known] * n_types + type_code[known]) * (max(tw) + 1) + bucket[known]
+        per = np.bincount(keyed, minlength=n * n_types * (max(tw) + 1)).reshape(n, n_types, max(tw) + 1)
+        np.cumsum(per, axis=2, out=per)
+        add(per[:, :, tw].reshape(n, n_types * len(tw)).astype(fl))
     day = t // DAY_NS
-    out += [distinct(day - day.min() if len(day) else day, within[w]) for w in DISTINCT_WINDOWS]
+    all_rows = np.arange(m)
+    dw = [col[w] for w in DISTINCT_WINDOWS]
+    add(windows(all_rows[run_ends(all_rows, day)])[:, dw])  # rows are time-sorted: days too
     if plan.has_property:
-        prop = a.prop[order]
-        out += [distinct(prop, within[w]) for w in DISTINCT_WINDOWS]
+        add(distinct(a.prop[order])[:, dw])
     if plan.has_agent:
-        out.append(distinct(a.agent[order], np.ones(len(lead), dtype=bool)))
+        add(distinct(a.agent[order])[:, -1])
 
     # recency: rows are time-sorted within each lead, so first/last rows of a run are min/max
-    def first_last(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def first_last(mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         first = np.full(n, NAT, dtype=np.int64)
         last = np.full(n, NAT, dtype=np.int64)
-        sel = np.flatnonzero(mask)
+        sel = all_rows if mask is None else np.flatnonzero(mask)
         if len(sel):
-            ls = lead[sel]
-            starts = np.r_[True, ls[1:] != ls[:-1]]
-            ends = np.r_[ls[1:] != ls[:-1], True]
-            first[ls[starts]] = t[sel[starts]]
-            last[ls[ends]] = t[sel[ends]]
+            end = run_ends(sel)
+            start = np.empty(len(sel), dtype=bool)
+            start[0] = True
+            start[1:] = end[:-1]
+            first[lead[sel[start]]] = t[sel[start]]
+            last[lead[sel[end]]] = t[sel[end]]
         return first, last
 
     def days_since(ts: np.ndarray) -> np.ndarray:
-        return np.where(ts == NAT, np.nan, (as_of - ts) / DAY_NS)
+        return np.where(ts == NAT, nan, (as_of - ts) / DAY_NS)
 
-    first_t, last_t = first_last(np.ones(len(lead), dtype=bool))
+    first_t, last_t = first_last(None)
     since_first = days_since(first_t)
-    out += [days_since(last_t), since_first]
+    add(days_since(last_t), since_first)
     if plan.has_direction:
-        out.append(days_since(first_last(inbound)[1]))
-    c7, c30 = count(within[7]), count(within[30])
-    out.append(c7 / 7.0 - (c30 - c7) / 23.0)  # per-day rate: this week minus the 23 days before
-    active = count(inbound) if plan.has_direction else total_all
-    out.append(np.where(np.isnan(since_first), 0.0, active / np.maximum(np.nan_to_num(since_first) / 7.0, 1.0)))
+        first_in, last_in = first_last(inbound)
+        add(days_since(last_in))
+    c7, c30 = all_w[:, col[7]], all_w[:, col[30]]
+    add(c7 / 7.0 - (c30 - c7) / 23.0)  # per-day rate: this week minus the 23 days before
+    active = n_in if plan.has_direction else total_all
+    add(np.where(np.isnan(since_first), 0.0, active / np.maximum(np.nan_to_num(since_first) / 7.0, 1.0)))
     n_chan = len(plan.channels)
     if n_chan:
         chan = a.channel_code[order]
         by_chan = np.bincount((lead * n_chan + chan)[chan >= 0], minlength=n * n_chan).reshape(n, n_chan)
-        out += [share(by_chan[:, i].astype(fl), total_all) for i in range(n_chan)]
-    own = inbound if plan.has_direction else np.ones(len(lead), dtype=bool)
+        add(share(by_chan.astype(fl), total_all[:, None]))
+    own = inbound if plan.has_direction else np.ones(m, dtype=bool)
     hour = (t // HOUR_NS) % 24
     dow = (day + 3) % 7
-    n_own = count(own)
-    out += [share(count(own & (hour >= 18)), n_own), share(count(own & (hour < 6)), n_own),
-            share(count(own & (dow >= 5)), n_own)]
+    n_own = n_in if plan.has_direction else total_all
+    add(share(count(own & (hour >= 18)), n_own), share(count(own & (hour < 6)), n_own),
+        share(count(own & (dow >= 5)), n_own))
     if plan.has_price:
         price = a.price[order]
         pmin, pmax = lead_ctx["price_min"][lead], lead_ctx["price_max"][lead]
         priced = ~np.isnan(price)
         mean_price = share(count(priced, np.nan_to_num(price)), count(priced))
-        out.append(mean_price)
+        max_budget = lead_ctx["price_max"]
         with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(lead_ctx["price_max"] > 0, mean_price / lead_ctx["price_max"], np.nan))
+            add(mean_price, np.where(max_budget > 0, mean_price / max_budget, nan))
         bounded = priced & ~(np.isnan(pmin) & np.isnan(pmax))
         with np.errstate(invalid="ignore"):
             fits = bounded & (np.isnan(pmin) | (price >= 0.9 * pmin)) & (np.isnan(pmax) | (price <= 1.1 * pmax))
-        out.append(share(count(fits), count(bounded)))
+        add(share(count(fits), count(bounded)))
     if plan.has_listing_postcode:
         lpost = a.postcode[order]
         wanted = lead_ctx["postcode"][lead]
-        both = np.array([x is not None and y is not None for x, y in zip(lpost, wanted)], dtype=bool)
-        same = both & (lpost == wanted)
-        out.append(share(count(same), count(both)))
+        # values are normalised strings or None: elementwise, in C
+        both = np.not_equal(lpost, None).astype(bool) & np.not_equal(wanted, None).astype(bool)
+        same = both & np.equal(lpost, wanted).astype(bool)
+        add(share(count(same), count(both)))
     if plan.has_listing_bedrooms:
         lb, want = a.bedrooms[order], lead_ctx["bedrooms"][lead]
         both = ~np.isnan(lb) & ~np.isnan(want)
         with np.errstate(invalid="ignore"):
-            out.append(share(count(both & (lb >= want)), count(both)))
+            add(share(count(both & (lb >= want)), count(both)))
     if plan.has_direction:
         created = lead_ctx["created"]
-        first_in = first_last(inbound)[0]
         ref = np.where((created != NAT) & (created < as_of), created, first_in)
         responded = outbound & (t >= ref[lead]) & (ref[lead] != NAT)
         first_out = first_last(responded)[0]
         has_ref = ref != NAT
         got = first_out != NAT
-        out.append(np.where(got, (first_out - ref) / HOUR_NS, np.nan))
-        out.append(np.where(has_ref & ~got, (as_of - ref) / HOUR_NS, np.where(got, 0.0, np.nan)))
-    return np.column_stack(out) if out else np.empty((n, 0))
-
+        add(np.where(got, (first_out - ref) / HOUR_NS, nan))
+        add(np.where(has_ref & ~got, (as_of - ref) / HOUR_NS, np.where(got, 0.0, nan)))
+    width = sum(1 if b.ndim == 1 else b.shape[1] for b in blocks)
+    out = np.empty((n, width), order="F")
+    pos = 0
+    for b in blocks:
+        if b.ndim == 1:
+            out[:, pos] = b
+            pos += 1
+        else:
+            out[:, pos:pos + b.shape[1]] = b
+            pos += b.shape[1]
+    return out
