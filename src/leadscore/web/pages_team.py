@@ -9,7 +9,9 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from leadscore.core.deps import RuntimeDep, SessionDep
+from leadscore.core.runtime import Runtime
 from leadscore.insights import service as insights
+from leadscore.insights import snapshots
 from leadscore.insights import tasks as insights_tasks
 from leadscore.insights.queries.behaviour import LISTING_VIEWS, MIN_GROUP, WINDOW_DAYS
 from leadscore.web.api import render
@@ -50,7 +52,8 @@ def behaviour_page(request: Request, session: SessionDep, runtime: RuntimeDep, u
                   snapshot=snapshot, stale=stale, refresh_minutes=insights_tasks.REFRESH_MINUTES)
 
 
-def latest_snapshot(session: Session, runtime: RuntimeDep, dataset: str | None, kind: str):  # noqa: ANN201
+def latest_snapshot(session: Session, runtime: Runtime, dataset: str | None,
+                    kind: str) -> tuple[snapshots.Snapshot | None, bool]:
     """(snapshot, stale): the background job's latest statistics for the page; if it has not
     produced any yet, they are computed and stored once, here (the only slow first load)."""
     if dataset is None:
