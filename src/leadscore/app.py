@@ -34,6 +34,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.notify_outbox = active.dispatcher.notify
         active.dispatcher.start()
         guard = security.open_guard(app, active)  # key cache, rate limiter, usage flusher
+        from leadscore.scoring.tasks import start_cache_warming
+
+        start_cache_warming(active)
         scheduler = None
         if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
             from leadscore.tasks import make_scheduler

@@ -23,6 +23,12 @@ def _retrain(api) -> dict:
                     in ("succeeded", "failed") and r)
 
 
+def _stateless_model(api) -> int:
+    scored = api.client.post("/v1/score", json={"leads": [{"ref": "x", "pre_approved": True}]}, headers=api.score)
+    assert scored.status_code == 200, scored.text
+    return scored.json()["model_version_id"]
+
+
 def test_retrain_promote_rollback_and_states(api):
     c = api.client
     services = c.app.state.services
@@ -34,6 +40,7 @@ def test_retrain_promote_rollback_and_states(api):
     # (The forecasting models train alongside, each in a job of its own kind.)
     assert len([j for j in jobs if j["kind"] == "conversion"]) == 1
     v1 = first["model_version_id"]
+    assert _stateless_model(api) == v1
     listed = c.get("/v1/models", params={"dataset": "default", "kind": "conversion"}, headers=api.read).json()
     assert [(m["id"], m["state"]) for m in listed] == [(v1, "champion")]
     detail = c.get(f"/v1/models/{v1}", headers=api.read).json()
@@ -48,10 +55,12 @@ def test_retrain_promote_rollback_and_states(api):
     forced = c.post(f"/v1/models/{v2}/promote", json={"force": True}, headers=api.admin)
     assert forced.status_code == 200 and forced.json()["state"] == "champion"
     assert c.get(f"/v1/models/{v1}", headers=api.read).json()["state"] == "retired"
+    wait_for(lambda: _stateless_model(api) == v2)  # the promotion reaches the in-process champion cache
     assert c.post(f"/v1/models/{v2}/promote", json={}, headers=api.admin).status_code == 409  # already champion
 
     back = c.post("/v1/models/rollback", json={"dataset": "default"}, headers=api.admin)
     assert back.status_code == 200 and back.json()["id"] == v1
+    wait_for(lambda: _stateless_model(api) == v1)
     assert c.post(f"/v1/models/{v2}/challenger", headers=api.admin).json()["state"] == "challenger"
     assert [m["id"] for m in c.get("/v1/models", params={"state": "challenger"}, headers=api.read).json()] == [v2]
     assert c.post(f"/v1/models/{v2}/retire", headers=api.admin).json()["state"] == "retired"

@@ -1,7 +1,9 @@
 """Cache for scores and other hot reads: Redis when configured, else in-process.
 
 Both count hits and misses so the hit rate can be exported as a metric.
-Values are JSON-serialisable dicts.
+Values are JSON-serialisable dicts, kept as their JSON text: the API's hot
+path (``aget_json``) answers with those bytes as they are, without parsing
+and re-serialising, and ``get`` parses them for everyone else.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ class Cache(Protocol):
     misses: int
 
     def get(self, key: str) -> dict[str, Any] | None: ...
+    async def aget_json(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: dict[str, Any], ttl: float | None = None) -> None: ...
+    def add_many(self, values: dict[str, dict[str, Any]], ttl: float | None = None) -> int: ...
     def delete(self, *keys: str) -> None: ...
     def clear_prefix(self, prefix: str) -> None: ...
     def ping(self) -> bool: ...
@@ -31,12 +35,12 @@ class MemoryCache:
     def __init__(self, max_entries: int = 200_000, default_ttl: float | None = 3600.0) -> None:
         self.max_entries = max_entries
         self.default_ttl = default_ttl
-        self._data: OrderedDict[str, tuple[float | None, dict[str, Any]]] = OrderedDict()
+        self._data: OrderedDict[str, tuple[float | None, bytes]] = OrderedDict()
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def get_json(self, key: str) -> bytes | None:
         with self._lock:
             item = self._data.get(key)
             if item is None or (item[0] is not None and item[0] < time.monotonic()):
@@ -48,14 +52,35 @@ class MemoryCache:
             self.hits += 1
             return item[1]
 
+    async def aget_json(self, key: str) -> bytes | None:
+        return self.get_json(key)  # a dict lookup: no reason to leave the event loop
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self.get_json(key)
+        return None if raw is None else json.loads(raw)
+
     def set(self, key: str, value: dict[str, Any], ttl: float | None = None) -> None:
         ttl = self.default_ttl if ttl is None else ttl
         expires = None if ttl is None else time.monotonic() + ttl
+        raw = dumps(value)  # serialised once, outside the lock
         with self._lock:
-            self._data[key] = (expires, value)
+            self._data[key] = (expires, raw)
             self._data.move_to_end(key)
             while len(self._data) > self.max_entries:
                 self._data.popitem(last=False)
+
+    def add_many(self, values: dict[str, dict[str, Any]], ttl: float | None = None) -> int:
+        """Store each value whose key is absent (a newer value set meanwhile wins); returns how many."""
+        ttl = self.default_ttl if ttl is None else ttl
+        expires = None if ttl is None else time.monotonic() + ttl
+        encoded = [(key, dumps(value)) for key, value in values.items()]
+        added = 0
+        with self._lock:
+            for key, raw in encoded:
+                if key not in self._data and len(self._data) < self.max_entries:
+                    self._data[key] = (expires, raw)
+                    added += 1
+        return added
 
     def delete(self, *keys: str) -> None:
         with self._lock:
@@ -80,23 +105,56 @@ class RedisCache:
     def __init__(self, url: str, *, namespace: str = "leadscore:", default_ttl: float | None = 3600.0) -> None:
         import redis
 
+        self.url = url
         self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        # redis.asyncio clients belong to the event loop that first used them:
+        # one per loop (uvicorn has one; each test client brings its own).
+        self._async: dict[int, Any] = {}
         self.namespace = namespace
         self.default_ttl = default_ttl
         self.hits = 0
         self.misses = 0
 
-    def get(self, key: str) -> dict[str, Any] | None:
-        raw = self._redis.get(self.namespace + key)
+    def _count(self, raw: bytes | None) -> bytes | None:
         if raw is None:
             self.misses += 1
-            return None
-        self.hits += 1
-        return json.loads(raw)
+        else:
+            self.hits += 1
+        return raw
+
+    def get_json(self, key: str) -> bytes | None:
+        return self._count(self._redis.get(self.namespace + key))
+
+    async def aget_json(self, key: str) -> bytes | None:
+        return self._count(await self._async_client().get(self.namespace + key))
+
+    def _async_client(self) -> Any:
+        import asyncio
+
+        import redis.asyncio
+
+        loop_id = id(asyncio.get_running_loop())
+        client = self._async.get(loop_id)
+        if client is None:
+            client = self._async[loop_id] = redis.asyncio.Redis.from_url(
+                self.url, socket_timeout=2, socket_connect_timeout=2)
+        return client
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        raw = self.get_json(key)
+        return None if raw is None else json.loads(raw)
 
     def set(self, key: str, value: dict[str, Any], ttl: float | None = None) -> None:
         ttl = self.default_ttl if ttl is None else ttl
-        self._redis.set(self.namespace + key, json.dumps(value, default=str), ex=None if ttl is None else int(ttl))
+        self._redis.set(self.namespace + key, dumps(value), ex=None if ttl is None else int(ttl))
+
+    def add_many(self, values: dict[str, dict[str, Any]], ttl: float | None = None) -> int:
+        """Store each value whose key is absent (SET NX: a newer value set meanwhile wins)."""
+        ttl = self.default_ttl if ttl is None else ttl
+        pipe = self._redis.pipeline(transaction=False)
+        for key, value in values.items():
+            pipe.set(self.namespace + key, dumps(value), ex=None if ttl is None else int(ttl), nx=True)
+        return sum(1 for ok in pipe.execute() if ok)
 
     def delete(self, *keys: str) -> None:
         if keys:
@@ -120,6 +178,12 @@ class RedisCache:
 
     def close(self) -> None:
         self._redis.close()
+        self._async.clear()  # their loops are closing too; the sockets go with them
+
+
+def dumps(value: dict[str, Any]) -> bytes:
+    """Compact JSON, the form the API sends; datetimes and the like as strings."""
+    return json.dumps(value, default=str, separators=(",", ":")).encode()
 
 
 def make_cache(redis_url: str | None) -> Cache:

@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="How long a validated API key is trusted without a database lookup; "
         "a key revoked in another process stops working within this time.",
     )
+    cache_warm_leads: int = Field(
+        default=100_000, ge=0, le=10_000_000,
+        description="At start-up the API loads the current scores of up to this many leads (most "
+        "recently scored first) into the cache, so the first reads after a restart do not all "
+        "fall through to the database. 0: do not warm.",
+    )
     usage_flush_seconds: float = Field(
         default=5.0, gt=0, le=3600,
         description="How often per-key usage counters are written to the database.",
@@ -221,6 +227,7 @@ class Settings(BaseSettings):
             "LEADSCORE_KEY_PEPPER": "***" if self.key_pepper else f"(unset: generated in {self.home / 'key_pepper'})",
             "LEADSCORE_KEY_CACHE_SECONDS": f"{self.key_cache_seconds:g}",
             "LEADSCORE_USAGE_FLUSH_SECONDS": f"{self.usage_flush_seconds:g}",
+            "LEADSCORE_CACHE_WARM_LEADS": str(self.cache_warm_leads),
             "LEADSCORE_METRICS_REQUIRE_KEY": str(self.metrics_require_key).lower(),
             "LEADSCORE_WEBHOOK_TIMEOUT_SECONDS": str(self.webhook_timeout_seconds),
             "LEADSCORE_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),

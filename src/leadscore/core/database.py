@@ -100,6 +100,10 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
         if settings.database_url is None:
             settings.home.mkdir(parents=True, exist_ok=True)
         kwargs.setdefault("connect_args", {"check_same_thread": False})
+        # A SQLite connection is a file handle: keep one per threadpool thread (40) instead of
+        # opening and closing overflow connections (and re-running the pragmas) under load.
+        kwargs.setdefault("pool_size", 40)
+        kwargs.setdefault("max_overflow", 10)
     else:
         kwargs.setdefault("pool_pre_ping", True)
     # As many connections as the API's threadpool has threads (40), so a burst of requests

@@ -22,21 +22,24 @@ if TYPE_CHECKING:
     from leadscore.core.services import Services
 
 
-def get_runtime(request: Request) -> Runtime:
+# The trivial providers are ``async def`` on purpose: FastAPI runs a plain ``def``
+# dependency in the thread pool, a hop that cost more than the whole cached
+# score lookup under load.
+async def get_runtime(request: Request) -> Runtime:
     runtime = getattr(request.app.state, "runtime", None)
     if runtime is None:  # the lifespan did not run: a wiring bug, say so loudly
         raise RuntimeError("application runtime is not initialised (lifespan not run)")
     return runtime
 
 
-def get_services(request: Request):  # noqa: ANN201
+async def get_services(request: Request):  # noqa: ANN201
     services = getattr(request.app.state, "services", None)
     if services is None:
         raise RuntimeError("application services are not initialised (lifespan not run)")
     return services
 
 
-def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
+async def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Settings:
     return runtime.settings
 
 

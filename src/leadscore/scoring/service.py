@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from leadscore.core.bulk import insert_rows
@@ -104,6 +104,30 @@ def store(
             ],
         )
     return changes
+
+
+def payload(score: Score) -> dict[str, Any]:
+    """The API (and cache) document of a lead's current score: ``ScoreRead``'s shape."""
+    return {
+        "lead_id": score.lead_id, "probability": score.probability, "score": score.score, "grade": score.grade,
+        "trend": score.delta, "previous_score": None if score.delta is None else score.score - score.delta,
+        "model_version_id": score.model_version_id, "scored_at": score.scored_at.isoformat(),
+        **score.reasons,
+    }
+
+
+def current_scores(session: Session, *, limit: int) -> list[Score]:
+    """The current (latest champion) score of up to ``limit`` leads, most recently scored first."""
+    latest = (
+        select(Score.id, func.row_number().over(partition_by=Score.lead_id,
+                                                order_by=(Score.scored_at.desc(), Score.id.desc())).label("n"))
+        .where(Score.shadow.is_(False))
+        .subquery()
+    )
+    return list(session.scalars(
+        select(Score).join(latest, latest.c.id == Score.id).where(latest.c.n == 1)
+        .order_by(Score.scored_at.desc(), Score.id.desc()).limit(limit)
+    ))
 
 
 def current(session: Session, lead_id: int) -> Score | None:

@@ -10,7 +10,9 @@ emits nothing (no change).
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
@@ -36,11 +38,52 @@ def cache_key(lead_id: int) -> str:
 
 
 class ModelCache:
-    """Loaded artifacts by version id; a promotion is picked up on the next lookup."""
+    """Loaded artifacts by version id, and each dataset's champion for a few seconds.
 
-    def __init__(self) -> None:
+    A promotion is picked up at once where its ``model.promoted`` event is handled
+    (``clear``) and within ``champion_seconds`` in every other process.
+    """
+
+    def __init__(self, champion_seconds: float = 2.0) -> None:
         self._models: dict[int, Any] = {}
+        self._champions: dict[str, tuple[float, int | None]] = {}
+        self.champion_seconds = champion_seconds
         self._lock = threading.Lock()
+
+    def fresh_champion(self, dataset: str) -> tuple[int, Any] | None | bool:
+        """What ``champion`` would return if it needs no database read, else False."""
+        with self._lock:
+            known = self._champions.get(dataset)
+            if known is None or known[0] < time.monotonic():
+                return False
+            if known[1] is None:
+                return None
+            model = self._models.get(known[1])
+        return False if model is None else (known[1], model)
+
+    def champion(self, sessions: Any, dataset: str) -> tuple[int, Any] | None:
+        """(version id, model) of ``dataset``'s champion, or None; a database read only when stale."""
+        now = time.monotonic()
+        with self._lock:
+            known = self._champions.get(dataset)
+        if known is None or known[0] < now:
+            with session_scope(sessions, write=False) as session:
+                found = registry.get_champion(session, dataset=dataset)
+                version_id = None if found is None else found.id
+                if version_id is not None:
+                    self.get(session, version_id)
+            known = (now + self.champion_seconds, version_id)
+            with self._lock:
+                self._champions[dataset] = known
+        if known[1] is None:
+            return None
+        with self._lock:
+            model = self._models.get(known[1])
+        if model is None:  # cleared meanwhile by a promotion
+            with self._lock:
+                self._champions.pop(dataset, None)
+            return self.champion(sessions, dataset)
+        return known[1], model
 
     def get(self, session: Session, version_id: int) -> Any:
         with self._lock:
@@ -54,6 +97,7 @@ class ModelCache:
     def clear(self) -> None:
         with self._lock:
             self._models.clear()
+            self._champions.clear()
 
 
 def model_cache(services: Services) -> ModelCache:
@@ -91,23 +135,25 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
     models = model_cache(services)
     record_in = lead_record(lead, attribute_types(session, lead.dataset))
     interactions = interaction_records(session, lead_id)
-    now = naive_utc(utcnow())
+    scored_at = utcnow()
+    now = naive_utc(scored_at)
     result = models.get(session, champion.id).score_one(record_in, interactions, as_of=now)
     record = _record(lead_id, result)
-    [change] = service.store(session, [record], model_version_id=champion.id)
+    [change] = service.store(session, [record], model_version_id=champion.id, scored_at=scored_at)
     metrics.scores_computed(1)
     predictions.refresh_lead(session, lead_id, as_of=now, probability=record.probability,
                              load=lambda version_id: models.get(session, version_id))
     for challenger in registry.get_challengers(session, dataset=lead.dataset):
         shadow = models.get(session, challenger.id).score_one(record_in, interactions, as_of=now)
         service.store(session, [_record(lead_id, shadow)], model_version_id=challenger.id, shadow=True)
-    previous = change.previous_score
-    if change.delta == 0:  # unchanged: keep reporting the last real movement
-        latest = service.current(session, lead_id)
-        if latest is not None and latest.delta is not None:
-            previous = record.score - latest.delta
-    payload = score_payload(record, lead_id=lead_id, model_version_id=champion.id,
-                            scored_at=utcnow().isoformat(), previous_score=previous)
+    latest = service.current(session, lead_id) if change.delta == 0 else None
+    if latest is not None:
+        # Unchanged: no new history row, so serve the stored one (its time, its trend); the
+        # cached document must equal what the database gives after a cache miss.
+        payload = service.payload(latest)
+    else:
+        payload = score_payload(record, lead_id=lead_id, model_version_id=champion.id,
+                                scored_at=scored_at.isoformat(), previous_score=change.previous_score)
     if change.previous_score is not None and change.notable(services.settings.score_change_min_delta):
         from leadscore.webhooks import service as webhooks
 
@@ -118,6 +164,39 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
             "top_positive": record.reasons["top_positive"], "top_negative": record.reasons["top_negative"],
         })
     return payload
+
+
+def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_000) -> int:
+    """Load current scores into the cache (a job: it owns its read). Returns how many were added.
+
+    Only absent keys are written, so a score the real-time path cached meanwhile
+    (newer than this read) is never replaced by the older one read here.
+    """
+    limit = services.settings.cache_warm_leads if limit is None else limit
+    if limit <= 0:
+        return 0
+    with session_scope(services.runtime.sessions, write=False) as session:
+        payloads = {cache_key(s.lead_id): service.payload(s) for s in service.current_scores(session, limit=limit)}
+    keys = list(payloads)
+    return sum(services.cache.add_many({k: payloads[k] for k in keys[i:i + batch]})
+               for i in range(0, len(keys), batch))
+
+
+def start_cache_warming(services: Services) -> threading.Thread:
+    """Warm the cache in the background: the API answers (from the database) meanwhile."""
+    log = logging.getLogger(__name__)
+
+    def run() -> None:
+        try:
+            started = time.monotonic()
+            added = warm_cache(services)
+            log.info("score cache warmed: %d leads in %.1f s", added, time.monotonic() - started)
+        except Exception:  # a cold cache is slower, not wrong: never take the API down for it
+            log.warning("score cache warm-up failed", exc_info=True)
+
+    thread = threading.Thread(target=run, name="leadscore-cache-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def _record(lead_id: int, result: Any) -> ScoreRecord:
