@@ -221,8 +221,8 @@ def steps_table(steps: list[tuple[str, str, float]], elapsed: float) -> Table:
 def logins_table(logins: list[pipeline.Login], password: str) -> Table:
     table = Table(title="log in at http://127.0.0.1:8000/ after `leadscore serve`")
     table.add_column("role", style="bold")
-    table.add_column("e-mail")
-    table.add_column("password")
+    table.add_column("e-mail", overflow="fold", min_width=24)  # never elided: people type these
+    table.add_column("password", overflow="fold", min_width=16)
     table.add_column("sees")
     for login in logins:
         sees = {"agent": f"the queue of agent {login.agent}", "manager": "team, forecasts, behaviour, every queue",

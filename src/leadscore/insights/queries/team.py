@@ -81,7 +81,8 @@ def forecast(session: Session, dataset: str) -> ForecastSummary:
     ).all()
     if not rows:
         return ForecastSummary(int(open_leads), 0, [], 0)
-    data = np.array(rows, dtype=float)  # None -> nan
+    # Plain tuples: numpy walks SQLAlchemy Rows element by element, ten times slower. None -> nan.
+    data = np.array([tuple(r) for r in rows], dtype=float)
     value_p10, value_p50, value_p90 = data[:, 3], data[:, 4], data[:, 5]
     has_value = np.isfinite(value_p50) & (value_p50 > 0)
     mu = np.log(np.where(has_value, value_p50, 1.0))
