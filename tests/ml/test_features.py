@@ -135,3 +135,30 @@ def test_target_encoding_is_out_of_fold_in_fit_transform(rng):
     assert not np.allclose(oof, full)
     # in-sample encoding of pure noise correlates with y; out-of-fold must not (much)
     assert np.corrcoef(full, y)[0, 1] > np.corrcoef(oof, y)[0, 1] + 0.1
+
+
+def test_single_lead_features_take_any_value_types_the_api_hands_over(rng):
+    """The online path's per-field shortcuts (all-str, all-Timestamp, naive datetimes...) give the batch values."""
+    leads = messy_leads(rng, 40)
+    ix = messy_interactions(rng, leads, 900)
+    ix.loc[rng.random(len(ix)) < 0.05, "type"] = " N/A "
+    ix.loc[rng.random(len(ix)) < 0.05, "listing_postcode"] = "Select"
+    fb = FeatureBuilder(min_category_count=5).fit(leads, ix, as_of=AS_OF)
+    batch = fb.transform(leads, ix, as_of=AS_OF).to_numpy()
+    for i in range(len(leads)):
+        lead = leads.iloc[i].to_dict()
+        rows = ix[ix["lead_id"] == lead["lead_id"]].to_dict("records")  # Timestamps, NaN for missing
+        variants = [
+            rows,
+            [{**r, "occurred_at": r["occurred_at"].to_pydatetime()} for r in rows],  # naive datetimes (the DB)
+            [{**r, "occurred_at": r["occurred_at"].tz_localize("UTC").tz_convert("Asia/Tokyo")} for r in rows],
+            [{**r, "occurred_at": r["occurred_at"].isoformat(),  # JSON-ish: strings, None, ints
+              **{k: None for k, v in r.items() if isinstance(v, float) and v != v},
+              "agent_id": None if r["agent_id"] is None or r["agent_id"] != r["agent_id"] else r["agent_id"][1:]}
+             for r in rows],
+        ]
+        for variant in variants[:3]:
+            assert_same(batch[i], fb.transform_one(lead, variant, as_of=AS_OF)[0])
+        # agent ids as numbers: same distinct counts as the string ids they replace
+        assert_same(batch[i], fb.transform_one(lead, [{**r, "agent_id": None if r["agent_id"] is None else int(r["agent_id"])}
+                                                      for r in variants[3]], as_of=AS_OF)[0])

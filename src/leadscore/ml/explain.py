@@ -51,8 +51,8 @@ def point_scales(base_raw: float, contrib: np.ndarray, to_score: Callable[[np.nd
     s_pos = np.sum(contrib, axis=1, where=contrib > 0)
     s_neg = np.sum(contrib, axis=1, where=contrib < 0)
     b = np.full(len(contrib), float(base_raw))
-    f_b, f_all = to_score(b), to_score(b + s_pos + s_neg)
-    f_pos, f_neg = to_score(b + s_pos), to_score(b + s_neg)
+    # one call of the (elementwise) calibration map for the four points of every row
+    f_b, f_all, f_pos, f_neg = to_score(np.concatenate([b, b + s_pos + s_neg, b + s_pos, b + s_neg])).reshape(4, -1)
     up = 0.5 * ((f_pos - f_b) + (f_all - f_neg))
     down = (f_all - f_b) - up
     with np.errstate(invalid="ignore", divide="ignore"):

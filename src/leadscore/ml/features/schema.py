@@ -270,6 +270,9 @@ def to_bool(v: object, na_values: frozenset[str]) -> float:
 
 def to_category(v: object, na_values: frozenset[str]) -> str | None:
     """Normalised category string; integral floats print as ints (3.0 == 3)."""
+    if v.__class__ is str:  # the common case, first (same result as below)
+        s = v.strip()
+        return None if s.lower() in na_values else s
     if is_missing(v, na_values):
         return None
     if isinstance(v, (bool, np.bool_)):
