@@ -26,7 +26,9 @@ Four calibration calls per lead, vectorised: negligible cost.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -150,8 +152,26 @@ def reason_lists(idx: np.ndarray, points: np.ndarray, names: Sequence[str],
         text[group] = sentences(int(feat[group[0]]), row[group])
     sentence = text + format_points_many(pts, " (", ")")  # object arrays: one C loop of str + str
     names = np.asarray(list(names), dtype=object)
-    flat = [{"feature": f, "sentence": s, "points": p}
-            for f, s, p in zip(names[feat].tolist(), sentence.tolist(), pts.tolist())]
     ends = np.cumsum(valid.sum(axis=1)).tolist()
     starts = [0] + ends[:-1]
-    return [flat[a:b] for a, b in zip(starts, ends)] if n else []
+    with _collector_paused():
+        flat = [{"feature": f, "sentence": s, "points": p}
+                for f, s, p in zip(names[feat].tolist(), sentence.tolist(), pts.tolist())]
+        return [flat[a:b] for a, b in zip(starts, ends)] if n else []
+
+
+@contextmanager
+def _collector_paused():
+    """Pause Python's cyclic garbage collector while building many small acyclic containers.
+
+    A million per-lead lists trigger hundreds of collections, each walking the growing heap: measured
+    at about half the time of building the reasons. Nothing built here can form a cycle; the
+    collector is switched back on (if it was on) as soon as the block ends.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
