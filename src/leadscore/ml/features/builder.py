@@ -195,22 +195,22 @@ class FeatureBuilder(TransformerMixin, BaseEstimator):
         return frozenset(str(v).strip().lower() for v in self.na_values)
 
     def _matrix(self, leads: pd.DataFrame, interactions: pd.DataFrame | None, at: np.ndarray) -> np.ndarray:
+        """All features, column-major: the model reads one feature (column) at a time, and pandas
+        wraps a column-major array without copying it. Blocks are written in place."""
         na = self._na()
         n = len(leads)
-        blocks = []
-        for plan in self.column_plans_:
+        widths = [len(plan_features(plan)) for plan in self.column_plans_]
+        n_ix = 0 if self.interaction_plan_ is None else len(interaction_specs(self.interaction_plan_))
+        full = np.empty((n, sum(widths) + n_ix), order="F")
+        pos = 0
+        for plan, width in zip(self.column_plans_, widths):
             values = leads[plan.column] if plan.column in leads else np.full(n, None, dtype=object)
-            blocks.append(encode_column(plan, values, at, na))
+            full[:, pos:pos + width] = encode_column(plan, values, at, na)
+            pos += width
         if self.interaction_plan_ is not None:
             ctx = self._lead_context(leads, na)
             arrays = self._interaction_arrays(leads, interactions, na)
-            blocks.append(compute_interaction_features(arrays, n, at, ctx, self.interaction_plan_))
-        # column-major: the model reads one feature (column) at a time, and pandas wraps it without a copy
-        full = np.empty((n, sum(b.shape[1] for b in blocks)), order="F")
-        pos = 0
-        for block in blocks:
-            full[:, pos:pos + block.shape[1]] = block
-            pos += block.shape[1]
+            compute_interaction_features(arrays, n, at, ctx, self.interaction_plan_, out=full[:, pos:])
         return full
 
     def _interaction_arrays(self, leads, interactions, na) -> InteractionArrays:
