@@ -67,3 +67,12 @@ def test_memory_cache_evicts_the_least_recently_used():
     cache.get("a")
     cache.set("c", {"v": 3})
     assert cache.get("b") is None and cache.get("a") == {"v": 1}
+
+
+def test_a_shared_cache_is_warmed_by_one_process_at_a_time(cache):
+    if isinstance(cache, MemoryCache):
+        assert cache.claim_warm_up() and cache.claim_warm_up()  # per process: always
+    else:
+        other = RedisCache(REDIS_URL, namespace=cache.namespace)
+        assert cache.claim_warm_up() and not other.claim_warm_up()
+        other.close()

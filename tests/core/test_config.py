@@ -53,3 +53,15 @@ def test_mask_url_hides_only_the_password():
     assert mask_url("postgresql://user:pw@host/db") == "postgresql://user:***@host/db"
     assert mask_url("redis://host:6379") == "redis://host:6379"
     assert mask_url(None) is None
+
+
+def test_serve_refuses_several_workers_on_the_embedded_cache_and_queue(tmp_path):
+    from typer.testing import CliRunner
+
+    from leadscore.cli import app
+
+    env = {"LEADSCORE_HOME": str(tmp_path), "LEADSCORE_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+           "LEADSCORE_REDIS_URL": "", "LEADSCORE_BROKER_URL": ""}
+    result = CliRunner().invoke(app, ["serve", "--workers", "2"], env=env)
+    assert result.exit_code == 2
+    assert "--workers above 1 needs LEADSCORE_REDIS_URL and LEADSCORE_BROKER_URL" in result.output

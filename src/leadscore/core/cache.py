@@ -23,6 +23,7 @@ class Cache(Protocol):
     async def aget_json(self, key: str) -> bytes | None: ...
     def set(self, key: str, value: dict[str, Any], ttl: float | None = None) -> None: ...
     def add_many(self, values: dict[str, dict[str, Any]], ttl: float | None = None) -> int: ...
+    def claim_warm_up(self) -> bool: ...
     def delete(self, *keys: str) -> None: ...
     def clear_prefix(self, prefix: str) -> None: ...
     def ping(self) -> bool: ...
@@ -82,6 +83,9 @@ class MemoryCache:
                     added += 1
         return added
 
+    def claim_warm_up(self) -> bool:
+        return True  # this process's own cache: always worth filling
+
     def delete(self, *keys: str) -> None:
         with self._lock:
             for key in keys:
@@ -136,8 +140,7 @@ class RedisCache:
         loop_id = id(asyncio.get_running_loop())
         client = self._async.get(loop_id)
         if client is None:
-            client = self._async[loop_id] = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=2, socket_connect_timeout=2)
+            client = self._async[loop_id] = redis.asyncio.Redis(connection_pool=async_redis_pool(self.url))
         return client
 
     def get(self, key: str) -> dict[str, Any] | None:
@@ -155,6 +158,11 @@ class RedisCache:
         for key, value in values.items():
             pipe.set(self.namespace + key, dumps(value), ex=None if ttl is None else int(ttl), nx=True)
         return sum(1 for ok in pipe.execute() if ok)
+
+    def claim_warm_up(self) -> bool:
+        """True for the first caller per half TTL: entries warmed earlier are still there."""
+        ttl = int(self.default_ttl / 2) if self.default_ttl else 1800
+        return bool(self._redis.set(self.namespace + "warm-up", b"1", ex=max(1, ttl), nx=True))
 
     def delete(self, *keys: str) -> None:
         if keys:
@@ -179,6 +187,19 @@ class RedisCache:
     def close(self) -> None:
         self._redis.close()
         self._async.clear()  # their loops are closing too; the sockets go with them
+
+
+def async_redis_pool(url: str, *, max_connections: int = 64) -> Any:
+    """A bounded pool for redis.asyncio: 1,000 concurrent requests share 64 connections.
+
+    The default pool opens a connection per concurrent caller without limit, and
+    opening one is costly (redis-py reads package metadata for each): under load
+    that cost dominated a cached read. Callers past the limit wait (up to 2 s).
+    """
+    import redis.asyncio
+
+    return redis.asyncio.BlockingConnectionPool.from_url(
+        url, max_connections=max_connections, timeout=2, socket_timeout=2, socket_connect_timeout=2)
 
 
 def dumps(value: dict[str, Any]) -> bytes:

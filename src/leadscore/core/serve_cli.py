@@ -22,6 +22,11 @@ def serve_command(
     import uvicorn
 
     settings = load_settings()  # fail early, with one line, on bad configuration
+    if workers > 1 and not (settings.redis_url and settings.broker_url):
+        # Each worker process would hold its own cache and its own task queue: a score
+        # rescored in one would stay stale in the other's cache.
+        raise UserError("--workers above 1 needs LEADSCORE_REDIS_URL and LEADSCORE_BROKER_URL (production "
+                        "mode): the embedded cache and queue live inside a single process")
     from leadscore.core.runtime import Runtime
 
     Runtime.open(settings).close()  # connect and migrate once, before workers start

@@ -50,15 +50,13 @@ def _now_naive() -> np.datetime64:
 
 
 def records_from_frame(scored: pd.DataFrame) -> list[ScoreRecord]:
-    records = []
-    for row in scored.itertuples(index=False):
-        records.append(ScoreRecord(
-            lead_id=int(row.lead_id), probability=float(row.probability), score=int(round(row.score)),
-            grade=str(row.grade),
-            reasons={"base_score": float(row.base_score), "top_positive": list(row.top_positive),
-                     "top_negative": list(row.top_negative)},
-        ))
-    return records
+    columns = [scored[c].tolist() for c in ("lead_id", "probability", "score", "grade", "base_score",
+                                             "top_positive", "top_negative")]
+    return [
+        ScoreRecord(lead_id=int(lead_id), probability=float(p), score=int(round(score)), grade=str(grade),
+                    reasons={"base_score": float(base), "top_positive": list(pos), "top_negative": list(neg)})
+        for lead_id, p, score, grade, base, pos, neg in zip(*columns, strict=True)
+    ]
 
 
 def rescore_dataset(
@@ -156,14 +154,22 @@ def score_file(
             if "created_at" in leads:
                 leads["created_at"] = pd.to_datetime(leads["created_at"], errors="coerce", utc=True).dt.tz_localize(None)
             scored = model.score(leads, None, as_of=_now_naive())
-            for i, row in enumerate(scored.itertuples(index=False)):
-                writer.writerow([
-                    written + i + 1, ids[i], f"{row.probability:.6f}", int(round(row.score)), row.grade,
-                    json.dumps([r["sentence"] for r in row.top_positive]),
-                    json.dumps([r["sentence"] for r in row.top_negative]),
-                ])
+            writer.writerows(zip(
+                range(written + 1, written + len(frame) + 1), ids,
+                [f"{p:.6f}" for p in scored["probability"].tolist()],
+                [int(round(v)) for v in scored["score"].tolist()],
+                scored["grade"].tolist(),
+                _sentence_lists(scored["top_positive"]), _sentence_lists(scored["top_negative"]),
+                strict=True,
+            ))
             written += len(frame)
             metrics.scores_computed(len(frame))
             if progress:
                 progress(written)
     return written
+
+
+def _sentence_lists(reasons: pd.Series) -> list[str]:
+    """Each row's reason sentences as a JSON list (the file output has no points or feature names)."""
+    dumps = json.dumps
+    return [dumps([r["sentence"] for r in row]) for row in reasons.tolist()]

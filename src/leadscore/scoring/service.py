@@ -106,7 +106,7 @@ def store(
     return changes
 
 
-def payload(score: Score) -> dict[str, Any]:
+def payload(score: Any) -> dict[str, Any]:
     """The API (and cache) document of a lead's current score: ``ScoreRead``'s shape."""
     return {
         "lead_id": score.lead_id, "probability": score.probability, "score": score.score, "grade": score.grade,
@@ -116,16 +116,22 @@ def payload(score: Score) -> dict[str, Any]:
     }
 
 
-def current_scores(session: Session, *, limit: int) -> list[Score]:
-    """The current (latest champion) score of up to ``limit`` leads, most recently scored first."""
+def current_scores(session: Session, *, limit: int) -> list[Any]:
+    """The current (latest champion) score of up to ``limit`` leads, most recently scored first.
+
+    Plain rows with ``Score``'s attribute names (``payload`` takes either): building
+    ORM objects was most of the cost of warming the cache.
+    """
     latest = (
         select(Score.id, func.row_number().over(partition_by=Score.lead_id,
                                                 order_by=(Score.scored_at.desc(), Score.id.desc())).label("n"))
         .where(Score.shadow.is_(False))
         .subquery()
     )
-    return list(session.scalars(
-        select(Score).join(latest, latest.c.id == Score.id).where(latest.c.n == 1)
+    columns = [Score.lead_id, Score.probability, Score.score, Score.grade, Score.delta, Score.model_version_id,
+               Score.scored_at, Score.reasons]
+    return list(session.execute(
+        select(*columns).join(latest, latest.c.id == Score.id).where(latest.c.n == 1)
         .order_by(Score.scored_at.desc(), Score.id.desc()).limit(limit)
     ))
 

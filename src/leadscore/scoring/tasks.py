@@ -170,10 +170,11 @@ def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_0
     """Load current scores into the cache (a job: it owns its read). Returns how many were added.
 
     Only absent keys are written, so a score the real-time path cached meanwhile
-    (newer than this read) is never replaced by the older one read here.
+    (newer than this read) is never replaced by the older one read here. A shared
+    cache is warmed by one process per half TTL, not by every API worker.
     """
     limit = services.settings.cache_warm_leads if limit is None else limit
-    if limit <= 0:
+    if limit <= 0 or not services.cache.claim_warm_up():
         return 0
     with session_scope(services.runtime.sessions, write=False) as session:
         payloads = {cache_key(s.lead_id): service.payload(s) for s in service.current_scores(session, limit=limit)}

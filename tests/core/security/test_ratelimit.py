@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from leadscore.core.problems import PROBLEM_JSON
-from leadscore.core.security.ratelimit import RateLimiter, limits_uri
+from leadscore.core.security.ratelimit import AsyncRateLimiter, RateLimiter, limits_uri
 from tests.core.security.conftest import bearer, serve
 
 # The database only stores the keys here; SQLite is enough (test_keys/test_usage run both).
@@ -99,6 +99,33 @@ def test_limiter_sliding_window(storage, request, namespace):
         assert limiter.shared is (storage == "redis")
     finally:
         limiter.close()
+
+
+def test_async_limiter_on_redis_counts_like_the_sync_one(redis_target, namespace):
+    import asyncio
+
+    redis_target.track(namespace)
+    limiter = AsyncRateLimiter(redis_target.url, key_prefix=namespace)
+
+    async def hits():
+        return [await limiter.ahit("k1", "2/second") for _ in range(3)]
+
+    try:
+        decisions = asyncio.run(hits())
+        assert [d.allowed for d in decisions] == [True, True, False]
+        assert [d.remaining for d in decisions] == [1, 0, 0]
+        assert not limiter.hit("k1", "2/second").allowed  # one allowance, both clients
+    finally:
+        limiter.close()
+
+
+def test_async_limiter_fails_open_when_redis_is_down(caplog):
+    import asyncio
+
+    limiter = AsyncRateLimiter("redis://127.0.0.1:1/0")
+    decision = asyncio.run(limiter.ahit("k", "1/minute"))
+    assert decision.allowed and decision.remaining == 1
+    assert "rate-limit storage unavailable" in caplog.text
 
 
 def test_unreachable_redis_fails_open(caplog):

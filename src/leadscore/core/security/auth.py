@@ -50,7 +50,7 @@ from leadscore.core.config import Settings
 from leadscore.core.database import utcnow
 from leadscore.core.problems import Problem
 from leadscore.core.security.keys import find_by_prefix, hash_key, resolve_pepper, split_key
-from leadscore.core.security.ratelimit import RateDecision, RateLimiter
+from leadscore.core.security.ratelimit import AsyncRateLimiter, RateDecision, RateLimiter
 from leadscore.core.security.scopes import Scope, effective
 from leadscore.core.security.usage import UsageRecorder
 
@@ -147,7 +147,7 @@ class Guard:
         self.sessions = sessions
         self.pepper = resolve_pepper(settings)
         self.cache = KeyCache(settings.key_cache_seconds)
-        self.limiter = RateLimiter(settings.redis_url)
+        self.limiter = AsyncRateLimiter(settings.redis_url) if settings.redis_url else RateLimiter(None)
         self.usage = UsageRecorder(sessions, interval=settings.usage_flush_seconds)
 
     @classmethod
@@ -193,8 +193,8 @@ class Guard:
         return found
 
     async def limit(self, principal: Principal) -> RateDecision:
-        if self.limiter.shared:  # a network round trip: keep it off the event loop
-            return await run_in_threadpool(self.limiter.hit, principal.prefix, principal.rate_limit)
+        if isinstance(self.limiter, AsyncRateLimiter):  # network round trips: awaited, not blocking
+            return await self.limiter.ahit(principal.prefix, principal.rate_limit)
         return self.limiter.hit(principal.prefix, principal.rate_limit)
 
 

@@ -26,6 +26,11 @@ the structured ``RateLimit-Policy: "default";q=600;w=60`` and
 ``RateLimit: "default";r=599;t=0`` of the later drafts. A refused request is a
 429 problem with ``Retry-After`` in whole seconds (at least 1).
 
+The API uses ``AsyncRateLimiter`` (``limits.aio`` over redis-py's asyncio
+client) when the storage is Redis, so each request's two round trips wait on
+the event loop instead of holding a thread-pool slot; ``RateLimiter`` is the
+same policy for synchronous callers.
+
 If Redis is unreachable the limiter fails open (the request passes and a
 warning is logged once a minute): an outage of the counter store should not
 take the whole API down with it.
@@ -105,18 +110,51 @@ class RateLimiter:
             allowed = self.strategy.hit(item, identity)
             stats = self.strategy.get_window_stats(item, identity)
         except Exception as exc:  # storage outage: fail open, loudly but not per request
-            now = time.monotonic()
-            if now - self._warned_at > 60:
-                self._warned_at = now
-                log.warning("rate-limit storage unavailable, not limiting: %s", exc)
-            return RateDecision(True, item.amount, item.amount, 0, window)
+            return self._fail_open(item, exc)
         reset = max(0, math.ceil(stats.reset_time - time.time()))
         return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, window)
 
     def clear(self, identity: str, rate: str) -> None:
         self.strategy.clear(parse_rate(rate), identity)
 
+    def _fail_open(self, item: RateLimitItem, exc: Exception) -> RateDecision:
+        now = time.monotonic()
+        if now - self._warned_at > 60:
+            self._warned_at = now
+            log.warning("rate-limit storage unavailable, not limiting: %s", exc)
+        return RateDecision(True, item.amount, item.amount, 0, int(item.get_expiry()))
+
     def close(self) -> None:
         timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry thread
         if timer is not None:
             timer.cancel()
+
+
+class AsyncRateLimiter(RateLimiter):
+    """The same limits on a shared Redis, awaited instead of blocking a thread.
+
+    Its connections belong to the event loop of the first ``ahit``: create it
+    where it is used (the app's lifespan).
+    """
+
+    def __init__(self, redis_url: str, *, key_prefix: str = REDIS_KEY_PREFIX) -> None:
+        from limits.aio.storage import RedisStorage
+        from limits.aio.strategies import SlidingWindowCounterRateLimiter as AsyncSlidingWindow
+
+        super().__init__(redis_url, key_prefix=key_prefix)  # the sync side, for clear()
+        from leadscore.core.cache import async_redis_pool
+
+        pool = async_redis_pool(redis_url)
+        self.async_storage = RedisStorage("async+" + limits_uri(redis_url), implementation="redispy",
+                                          key_prefix=key_prefix, connection_pool=pool)
+        self.async_strategy = AsyncSlidingWindow(self.async_storage)
+
+    async def ahit(self, identity: str, rate: str) -> RateDecision:
+        item = parse_rate(rate)
+        try:
+            allowed = await self.async_strategy.hit(item, identity)
+            stats = await self.async_strategy.get_window_stats(item, identity)
+        except Exception as exc:
+            return self._fail_open(item, exc)
+        reset = max(0, math.ceil(stats.reset_time - time.time()))
+        return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, int(item.get_expiry()))
