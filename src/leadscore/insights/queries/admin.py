@@ -27,7 +27,7 @@ def model_versions(session: Session, dataset: str) -> list[dict[str, Any]]:
     rows = session.execute(
         select(ModelVersion.id, ModelVersion.kind, ModelVersion.version, ModelVersion.state, ModelVersion.algorithm,
                ModelVersion.created_at, ModelVersion.promoted_at, ModelVersion.n_train, ModelVersion.n_positive,
-               ModelVersion.metrics)
+               ModelVersion.metrics, ModelVersion.notes)
         .where(ModelVersion.dataset == dataset).order_by(ModelVersion.kind, ModelVersion.version.desc()).limit(50)
     ).all()
     return [{**r._asdict(), "metrics": {k: (r.metrics or {}).get(k) for k in METRIC_KEYS},
