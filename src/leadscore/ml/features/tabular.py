@@ -112,38 +112,8 @@ def _finish(column, series, na, role, label, max_categories, min_category_count)
     # a long tail of rare levels → smoothed target + frequency encoding instead
     if len(frequent) <= max_categories and (len(counts) <= max_categories or covered >= 0.9):
         # code 0 groups rare and unseen values so they have training support
-        levels = ["other"] + list(frequent.index)
-        if column not in LEAD_FIELDS:  # contract fields keep their documented meaning: a token is missing
-            levels += placeholder_levels(series, na, min_category_count)
-        return ColumnPlan(column, "categorical", label, categories=levels), ""
+        return ColumnPlan(column, "categorical", label, categories=["other"] + list(frequent.index)), ""
     return ColumnPlan(column, "high_cardinality", label), ""
-
-
-def _placeholder(v: object, na: frozenset[str]) -> str | None:
-    """A written missing-value token ('Select', 'n/a', '-') as it appears, else None (blank or a value)."""
-    if isinstance(v, str):
-        s = v.strip()
-        if s and s.lower() in na:
-            return s
-    return None
-
-
-def placeholder_levels(series: pd.Series, na: frozenset[str], min_count: int) -> list[str]:
-    """Missing-value tokens kept as levels of their own in an imported (non-contract) categorical column.
-
-    A form's untouched default ('Select') is not the same as a blank cell: on X Education, leads
-    with 'Select' in City or Specialization convert at 42-49 %, blank ones at 10-11 %. So when a
-    column holds both blanks and a written token, each at least ``min_count`` times, the token
-    becomes a category ("City is 'Select'"); otherwise it stays missing as before.
-    """
-    obj = object_values(series)
-    tokens = pd.Series(map_unique(obj, lambda v: _placeholder(v, na), dtype=object))
-    missing = pd.Series(map_unique(obj, lambda v: to_category(v, na) is None, dtype=bool))
-    counts = tokens.dropna().value_counts()
-    blanks = int(missing.sum()) - int(counts.sum())
-    if blanks < min_count:
-        return []
-    return [str(t) for t, c in counts.items() if c >= min_count and t != "other"]
 
 
 def fit_target_encoding(cats: np.ndarray, y: np.ndarray, smoothing: float) -> tuple[dict, dict, float]:
@@ -222,10 +192,7 @@ def encode_column(plan: ColumnPlan, values: pd.Series | np.ndarray, as_of: np.nd
 
         def code(v: object) -> float:
             cat = to_category(v, na)
-            if cat is None:  # a kept placeholder token ('Select') is a level; blanks stay missing
-                token = _placeholder(v, na)
-                return index.get(token, math.nan) if token is not None else math.nan
-            return index.get(cat, 0.0)
+            return math.nan if cat is None else index.get(cat, 0.0)
 
         return map_unique(object_values(values), code).reshape(n, 1)
     if plan.role == "high_cardinality":
