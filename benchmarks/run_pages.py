@@ -212,7 +212,7 @@ def main() -> None:
     baseline = statistics.median(warm["/healthz"][1:])
     lines = [
         SECTION, "",
-        f"`python benchmarks/run_pages.py{' --home ' + str(args.home) if args.home else ''}` on "
+        f"`{' '.join(['python benchmarks/run_pages.py', *(a for a in sys.argv[1:] if a != '--no-write')])}` on "
         f"{dt.date.today()}: {cpu_model()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, SQLite; "
         f"load average before the run {load_before:.1f}. {described}: {counts}."
         + (f" Built in {build_seconds:.0f} s." if build_seconds else ""),
