@@ -186,7 +186,7 @@ def encode_column(plan: ColumnPlan, values: pd.Series | np.ndarray, as_of: np.nd
     if plan.role == "boolean":
         if isinstance(values, pd.Series) and pd.api.types.is_bool_dtype(values.dtype):
             return values.to_numpy(dtype=np.float64, na_value=np.nan).reshape(n, 1)
-        return map_unique(object_values(values), lambda v: to_bool(v, na)).reshape(n, 1)
+        return map_unique(values, lambda v: to_bool(v, na)).reshape(n, 1)
     if plan.role == "categorical":
         index = {c: float(i) for i, c in enumerate(plan.categories) if i > 0}
 
@@ -194,9 +194,9 @@ def encode_column(plan: ColumnPlan, values: pd.Series | np.ndarray, as_of: np.nd
             cat = to_category(v, na)
             return math.nan if cat is None else index.get(cat, 0.0)
 
-        return map_unique(object_values(values), code).reshape(n, 1)
+        return map_unique(values, code).reshape(n, 1)
     if plan.role == "high_cardinality":
-        cats = map_unique(object_values(values), lambda v: to_category(v, na), dtype=object)
+        cats = map_unique(values, lambda v: to_category(v, na), dtype=object)
         return np.column_stack([
             map_unique(cats, lambda v: math.nan if v is None else plan.te_map.get(v, plan.prior)),
             map_unique(cats, lambda v: math.nan if v is None else plan.freq_map.get(v, 0.0)),
