@@ -16,7 +16,11 @@ from leadscore.leads.models import Lead
 from leadscore.registry import predictive, service
 from leadscore.registry.models import TrainingJob
 from leadscore.registry.tasks import run_training_job
+from leadscore.core.outbox import OutboxMessage
+from leadscore.core.services import Services
+from leadscore.scoring import service as scoring
 from leadscore.scoring.batch import rescore_dataset
+from leadscore.scoring.tasks import PREDICT_TOPIC, rescore_lead
 from tests.registry.test_training_job import FAST, _when, load_synthetic, runtime  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -75,6 +79,27 @@ def test_training_job_trains_registers_and_refreshes_predictions(runtime):  # no
         assert row.next_action in predictive.ACTIONS and 8 <= row.best_contact_hour <= 20
         assert row.expected_value == pytest.approx(
             session.get(Lead, row.lead_id).current_score / 100 * row.deal_value_p50, rel=0.02)
+        open_id = row.lead_id
+        session.execute(LeadPrediction.__table__.delete().where(LeadPrediction.lead_id == open_id))
+
+    # The real-time path: rescoring writes the score and queues the forecasts as a follow-up task
+    # in the same transaction; the task (run here by hand, as a worker would) writes them.
+    services = Services.open(runtime.settings)  # its dispatcher is not started: the outbox stays put
+    try:
+        with session_scope(runtime.sessions) as session:
+            rescore_lead(services, session, open_id)
+            assert session.get(LeadPrediction, open_id) is None
+            queued = session.scalars(select(OutboxMessage).where(OutboxMessage.topic == PREDICT_TOPIC)).all()
+            assert [m.payload for m in queued] == [{"lead_id": open_id}]
+        services.tasks.handle(PREDICT_TOPIC, {"lead_id": open_id})
+        services.tasks.handle(PREDICT_TOPIC, {"lead_id": open_id})  # a redelivery changes nothing
+        with session_scope(runtime.sessions) as session:
+            fresh = session.get(LeadPrediction, open_id)
+            assert fresh is not None and fresh.p_convert_90d is not None and fresh.next_action in predictive.ACTIONS
+            assert fresh.expected_value == pytest.approx(
+                scoring.current(session, open_id).probability * fresh.deal_value_p50, rel=1e-6)
+    finally:
+        services.close()
 
 
 def test_a_failure_in_predictive_models_leaves_the_conversion_champion(runtime, monkeypatch):  # noqa: F811

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 
@@ -9,6 +10,8 @@ import typer
 
 from leadscore.core.cli import UserError, clean_errors, console, err_console
 from leadscore.core.config import load_settings
+
+log = logging.getLogger(__name__)
 
 
 @clean_errors
@@ -43,7 +46,13 @@ def serve_command(
 
 
 @clean_errors
-def worker_command() -> None:
+def worker_command(
+    concurrency: int = typer.Option(
+        2, "--concurrency", min=1, max=64,
+        help="Consumer threads, each with its own broker connection. Handlers spend much of their "
+        "time waiting on the database and on webhook receivers, so a few threads keep the queue moving.",
+    ),
+) -> None:
     """Run background work from RabbitMQ (production mode: LEADSCORE_BROKER_URL set)."""
     from leadscore.core.queue import consume_rabbitmq
     from leadscore.core.services import Services
@@ -62,9 +71,26 @@ def worker_command() -> None:
     scheduler = make_scheduler(services) if settings.scheduler_enabled else None
     if scheduler:
         scheduler.start()
-    console.print(f"worker consuming {settings.broker_url and 'RabbitMQ'} (Ctrl-C to stop)")
+    console.print(f"worker consuming RabbitMQ with {concurrency} thread(s) (Ctrl-C to stop)")
+
+    def consume() -> None:
+        try:
+            consume_rabbitmq(settings.broker_url, services.tasks, stop=stop, queue=settings.queue_name, prefetch=4)
+        except Exception:
+            # One consumer lost its connection: stop them all, so the process exits and its
+            # supervisor restarts it whole (unacknowledged messages are redelivered).
+            log.exception("consumer failed; stopping the worker")
+            stop.set()
+            raise
+
+    consumers = [threading.Thread(target=consume, name=f"leadscore-consumer-{n}", daemon=True)
+                 for n in range(1, concurrency)]
     try:
-        consume_rabbitmq(settings.broker_url, services.tasks, stop=stop, queue=settings.queue_name)
+        for consumer in consumers:
+            consumer.start()
+        consume()
+        for consumer in consumers:
+            consumer.join(timeout=30)
     finally:
         if scheduler:
             scheduler.stop()

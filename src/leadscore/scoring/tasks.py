@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session
 
-from leadscore.core import metrics
+from leadscore.core import metrics, outbox
 from leadscore.core.database import session_scope, utcnow
 from leadscore.insights import predictions
 from leadscore.interactions.frames import interaction_records
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from leadscore.core.services import Services
 
 CACHE_PREFIX = "score:"
+PREDICT_TOPIC = "lead.predict"
 
 
 def cache_key(lead_id: int) -> str:
@@ -141,8 +142,6 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
     record = _record(lead_id, result)
     [change] = service.store(session, [record], model_version_id=champion.id, scored_at=scored_at)
     metrics.scores_computed(1)
-    predictions.refresh_lead(session, lead_id, as_of=now, probability=record.probability,
-                             load=lambda version_id: models.get(session, version_id))
     for challenger in registry.get_challengers(session, dataset=lead.dataset):
         shadow = models.get(session, challenger.id).score_one(record_in, interactions, as_of=now)
         service.store(session, [_record(lead_id, shadow)], model_version_id=challenger.id, shadow=True)
@@ -163,7 +162,23 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
             "previous_grade": change.previous_grade, "delta": change.delta,
             "top_positive": record.reasons["top_positive"], "top_negative": record.reasons["top_negative"],
         })
+    # The forecasts (timing, deal value, next action) follow as their own task, written after the
+    # webhook so a queue delivers that first: the score and its event never wait for them.
+    outbox.enqueue(session, PREDICT_TOPIC, {"lead_id": lead_id})
     return payload
+
+
+def refresh_predictions(services: Services, lead_id: int) -> None:
+    """Handler of ``lead.predict``: recompute one lead's forecasts in its own transaction.
+
+    Idempotent: a duplicate recomputes the same values from the same data.
+    """
+    models = model_cache(services)
+    with session_scope(services.runtime.sessions) as session:
+        latest = service.current(session, lead_id)  # the exact probability, not the rounded score
+        probability = None if latest is None else latest.probability
+        predictions.refresh_lead(session, lead_id, as_of=utcnow(), probability=probability,
+                                 load=lambda version_id: models.get(session, version_id))
 
 
 def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_000) -> int:
@@ -223,4 +238,5 @@ def register(services: Services) -> None:
         services.cache.clear_prefix(CACHE_PREFIX)
 
     services.tasks.register("lead.rescore", on_rescore)
+    services.tasks.register(PREDICT_TOPIC, lambda payload: refresh_predictions(services, int(payload["lead_id"])))
     services.tasks.register("model.promoted", on_promoted)
