@@ -104,3 +104,24 @@ def test_rabbitmq_round_trip(runtime, monkeypatch):
 
     channel.queue_delete(queue_module.QUEUE_NAME)
     connection.close()
+
+
+def test_in_process_queue_runs_urgent_work_first_and_in_order_within_a_level():
+    registry = TaskRegistry()
+    seen: list[str] = []
+    gate = threading.Event()
+    registry.register("block", lambda payload: gate.wait(10))
+    for topic in ("lead.predict", "lead.rescore", "webhook.deliver", "insights.refresh"):
+        registry.register(topic, lambda payload, topic=topic: seen.append(f"{topic}:{payload['n']}"))
+    queue = InProcessQueue(registry)
+    try:
+        queue.publish("block", {}, message_id="0")  # holds the thread while the rest is queued
+        for n, topic in enumerate(["lead.predict", "insights.refresh", "lead.rescore", "lead.predict",
+                                   "webhook.deliver", "lead.rescore"]):
+            queue.publish(topic, {"n": n}, message_id=str(n))
+        gate.set()
+        queue.join()
+        assert seen == ["lead.rescore:2", "webhook.deliver:4", "lead.rescore:5", "insights.refresh:1",
+                        "lead.predict:0", "lead.predict:3"]
+    finally:
+        queue.close()

@@ -9,6 +9,7 @@ again).
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import queue as stdlib_queue
@@ -64,17 +65,29 @@ class TaskQueue(Protocol):
     def close(self) -> None: ...
 
 
+# Work someone is waiting for goes first in the in-process queue: a score change and its
+# webhook should not queue behind forecasts, snapshots or retraining (FIFO within a level).
+URGENT_TOPICS = frozenset({"lead.rescore", "webhook.deliver"})
+DEFERRABLE_TOPICS = frozenset({"lead.predict"})
+
+
+def _priority(topic: str) -> int:
+    return 0 if topic in URGENT_TOPICS else 2 if topic in DEFERRABLE_TOPICS else 1
+
+
 class InProcessQueue:
     """A thread that runs handlers in this process; nothing to install."""
 
     def __init__(self, registry: TaskRegistry) -> None:
         self.registry = registry
-        self._items: stdlib_queue.Queue[tuple[str, dict[str, Any], str] | None] = stdlib_queue.Queue()
+        self._items: stdlib_queue.PriorityQueue[tuple[int, int, tuple[str, dict[str, Any], str] | None]] = (
+            stdlib_queue.PriorityQueue())
+        self._sequence = itertools.count()
         self._thread = threading.Thread(target=self._run, name="leadscore-tasks", daemon=True)
         self._thread.start()
 
     def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
-        self._items.put((topic, payload, message_id))
+        self._items.put((_priority(topic), next(self._sequence), (topic, payload, message_id)))
 
     def join(self) -> None:
         """Wait until everything published so far has been handled (tests, CLI)."""
@@ -82,7 +95,7 @@ class InProcessQueue:
 
     def _run(self) -> None:
         while True:
-            item = self._items.get()
+            _, _, item = self._items.get()
             try:
                 if item is None:
                     return
@@ -95,7 +108,7 @@ class InProcessQueue:
                 self._items.task_done()
 
     def close(self) -> None:
-        self._items.put(None)
+        self._items.put((9, next(self._sequence), None))  # after everything already queued
         self._thread.join(timeout=10)
 
 
