@@ -21,7 +21,10 @@ or second), then shares each group's points in proportion to ``φ_j``::
     N = (F(b+S) − F(b)) − P                             (≤ 0)
     points_j = P·φ_j/S⁺ if φ_j > 0 else N·φ_j/S⁻
 
-Four calibration calls per lead, vectorised: negligible cost.
+One vectorised calibration call for the four points of every lead: negligible
+cost. ``top_reasons`` and ``reason_lists`` turn the points into the top positive
+and negative sentences for many leads at once (the batch path); ``score_one``
+uses the same picking, so both paths give the same reasons.
 """
 
 from __future__ import annotations
