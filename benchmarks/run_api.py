@@ -5,12 +5,14 @@
 For each mode (embedded: SQLite, in-process cache and queue; production:
 PostgreSQL, Redis, RabbitMQ and a `leadscore worker`), it builds or reuses a
 20,000-lead demo database with a trained champion, starts `leadscore serve`
-(one worker) on 127.0.0.1, and measures with wrk (1,000 connections, 2
+on 127.0.0.1 (one uvicorn worker embedded, the only setting it allows; two in
+production, `--production-workers`), and measures with wrk (1,000 connections, 2
 threads): GET /v1/leads/{id}/score on random ids, POST /v1/score (one lead,
 20 interactions), then the event-to-webhook latency (interactions posted at a
 steady rate while the GET load runs; request accepted -> webhook received on a
 local receiver). The trivial endpoint is a separate tiny app served by uvicorn
-the same way. Results go to the "## API" section of benchmarks/RESULTS.md.
+the same way, with one worker and with as many as production mode uses; each
+mode is compared with the trivial endpoint at its own worker count. Results go to the "## API" section of benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -176,7 +178,9 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
     try:
         if mode == "production":
             worker = start([LEADSCORE, "worker"], env, logs / f"{mode}-worker.log")
-        server = start([LEADSCORE, "serve", "--port", str(port)], env,
+        workers = args.production_workers if mode == "production" else 1
+        results["workers"] = workers
+        server = start([LEADSCORE, "serve", "--port", str(port), "--workers", str(workers)], env,
                        logs / f"{mode}-serve.log")
         wait_http(f"{base}/healthz")
         scripts = logs / mode
@@ -212,10 +216,10 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
     return results
 
 
-def trivial(wrk: str, args: argparse.Namespace, logs: Path) -> WrkResult:
+def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1) -> WrkResult:
     port = free_port()
     server = start([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT), "trivial_app:app", "--port", str(port),
-                    "--host", "127.0.0.1", "--workers", "1", "--no-access-log", "--log-level", "warning"],
+                    "--host", "127.0.0.1", "--workers", str(workers), "--no-access-log", "--log-level", "warning"],
                    dict(os.environ), logs / "trivial.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/ping")
@@ -228,27 +232,32 @@ def trivial(wrk: str, args: argparse.Namespace, logs: Path) -> WrkResult:
         stop(server)
 
 
-def row(label: str, r: WrkResult | None, base: WrkResult) -> str:
+def row(label: str, r: WrkResult | None, base: WrkResult, workers: int) -> str:
     if r is None:
-        return f"| {label} | failed | | | | |"
-    return (f"| {label} | {r.rps:,.0f} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | {r.errors} / {r.timeouts} / {r.non_2xx} | "
-            f"{r.rps / base.rps:.0%} |")
+        return f"| {label} | {workers} | failed | | | | |"
+    return (f"| {label} | {workers} | {r.rps:,.0f} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | "
+            f"{r.errors} / {r.timeouts} / {r.non_2xx} | {r.rps / base.rps:.0%} |")
 
 
-def write_results(base: WrkResult, modes: list[dict], args: argparse.Namespace, command: str) -> str:
+def write_results(bases: dict[int, WrkResult], modes: list[dict], args: argparse.Namespace, command: str,
+                  load_before: float) -> str:
     cpu = cpu_model()
     lines = ["## API", "",
              f"`{command}` on {datetime.now(UTC):%Y-%m-%d}: {cpu}, {os.cpu_count()} CPUs, Python "
-             f"{platform.python_version()}; load average before the run {os.getloadavg()[0]:.1f}. wrk "
-             f"{args.connections} connections, 2 threads, {args.seconds} s per figure; `leadscore serve` with one "
-             "uvicorn worker; wrk, the server (and in production mode the worker, PostgreSQL, Redis and RabbitMQ) "
-             "share the same CPUs.", "",
-             "| endpoint | req/s | p50 ms | p99 ms | socket errors / timeouts / non-2xx | vs trivial |",
-             "|---|---:|---:|---:|---|---:|", row("trivial FastAPI `GET /ping`", base, base)]
+             f"{platform.python_version()}; load average before the run {load_before:.1f}, after "
+             f"{os.getloadavg()[0]:.1f}. wrk {args.connections} connections, 2 threads, {args.seconds} s per figure; "
+             "wrk, the server (and in production mode the worker, PostgreSQL, Redis and RabbitMQ) share the same "
+             "CPUs. 'vs trivial' compares with the trivial endpoint served with the same number of uvicorn workers.",
+             "", "| endpoint | uvicorn workers | req/s | p50 ms | p99 ms | socket errors / timeouts / non-2xx | vs trivial |",
+             "|---|---:|---:|---:|---:|---|---:|"]
+    for workers, base in sorted(bases.items()):
+        lines.append(row("trivial FastAPI `GET /ping` (sync def)", base, base, workers))
     for m in modes:
-        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score`", m.get("get"), base))
-        lines.append(row(f"{m['mode']}: `POST /v1/score` (1 lead, 20 interactions)", m.get("post"), base))
-        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score` while posting events", m.get("get_during_hooks"), base))
+        base, workers = bases[m["workers"]], m["workers"]
+        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score`", m.get("get"), base, workers))
+        lines.append(row(f"{m['mode']}: `POST /v1/score` (1 lead, 20 interactions)", m.get("post"), base, workers))
+        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score` while posting events", m.get("get_during_hooks"),
+                         base, workers))
     lines += ["", "Event to webhook (interactions posted at "
               f"{args.rate:g}/s for {args.seconds} s under the GET load; accepted response -> webhook received):", "",
               "| mode | posted (failed) | webhooks | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
@@ -259,25 +268,30 @@ def write_results(base: WrkResult, modes: list[dict], args: argparse.Namespace, 
     return "\n".join(lines) + "\n"
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=10.0, help="Events per second in the webhook run.")
     parser.add_argument("--modes", default="embedded,production")
+    parser.add_argument("--production-workers", type=int, default=2,
+                        help="uvicorn workers of `leadscore serve` in production mode (embedded allows only 1).")
     parser.add_argument("--no-write", action="store_true", help="Print the section, do not touch RESULTS.md.")
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     wrk = ensure_wrk()
     raise_fd_limit()
     logs = WORK / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     command = "python benchmarks/run_api.py" + "".join(f" {a}" for a in sys.argv[1:])
-    print("trivial endpoint", flush=True)
-    base = trivial(wrk, args, logs)
-    modes = [run_mode(mode, wrk, args, logs) for mode in args.modes.split(",")]
-    section = write_results(base, modes, args, command)
+    mode_names = args.modes.split(",")
+    counts = sorted({1 if m == "embedded" else args.production_workers for m in mode_names} | {1})
+    bases = {}
+    for workers in counts:
+        print(f"trivial endpoint, {workers} worker(s)", flush=True)
+        bases[workers] = trivial(wrk, args, logs, workers)
+    modes = [run_mode(mode, wrk, args, logs) for mode in mode_names]
+    section = write_results(bases, modes, args, command, load_before)
     print(section)
     if not args.no_write:
         write_section("## API", section)

@@ -37,6 +37,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         from leadscore.scoring.tasks import start_cache_warming
 
         start_cache_warming(active)
+        # Built now, not by the first request: it walks every route's signature (about a second
+        # under load), and the first request would hold the event loop for all of it.
+        metrics.route_index(app)
         scheduler = None
         if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
             from leadscore.tasks import make_scheduler
