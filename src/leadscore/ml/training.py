@@ -11,8 +11,10 @@ Procedure (all seeded by ``TrainingConfig.seed``):
    ``created_at``) is the holdout; without ``created_at``, a stratified random
    holdout.
 4. Stratified k-fold CV on the older part: each fold fits the feature builder
-   (out-of-fold target encoding) and the boosted GAM (``gam.py``) with early
-   stopping; yields out-of-fold scores and the number of boosting rounds.
+   (out-of-fold target encoding) and the boosted GA²M (``gam.py``: one feature
+   per tree plus ``interaction_pairs`` feature pairs screened on that fold's
+   training rows) with early stopping; yields out-of-fold scores and the
+   number of boosting rounds.
 5. A model trained on the whole older part scores the holdout. Its calibrator
    (Platt or isotonic, chosen by CV log loss, ``calibration.py``) and
    threshold come from the out-of-fold scores only, so the holdout report is
@@ -42,6 +44,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from .baselines import fit_logistic
@@ -78,7 +81,9 @@ class TrainingConfig:
     num_leaves: int = 8
     min_child_samples: int = 20
     reg_lambda: float = 1.0
-    interaction_pairs: int = 0  # GA²M: up to this many disjoint feature pairs get a 2-D term (gam.py)
+    # GA²M: up to this many screened feature pairs get a 2-D term (gam.py); several values = chosen by the
+    # out-of-fold ROC AUC of the CV on the training data (the first one above cv_max_rows, where there is no CV)
+    interaction_pairs: int | tuple[int, ...] = (8, 16)
     class_weight: str | None = None  # None, "auto" (sqrt re-weighting below 20 % positives) or "balanced"
     calibration: str = "auto"  # "auto", "sigmoid" or "isotonic"
     threshold_metric: str = "accuracy"  # "accuracy" or "f1"
@@ -144,12 +149,15 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
     old, new, split_name = _holdout_split(leads, y, cfg)
     weight = _pos_weight(y, cfg.class_weight)
 
+    candidates = _pair_candidates(cfg.interaction_pairs)
+    chosen = {"pairs": candidates[0], "cv_roc_auc": {}}
+
     def gam(**kw) -> AdditiveBoostingClassifier:
         return AdditiveBoostingClassifier(
             n_estimators=kw.get("n_estimators", cfg.n_estimators), learning_rate=cfg.learning_rate,
             num_leaves=cfg.num_leaves, min_child_samples=cfg.min_child_samples, reg_lambda=cfg.reg_lambda,
             early_stopping_rounds=cfg.early_stopping_rounds, scale_pos_weight=weight, n_jobs=cfg.n_jobs,
-            max_pairs=cfg.interaction_pairs, random_state=cfg.seed)
+            max_pairs=kw.get("max_pairs", chosen["pairs"]), random_state=cfg.seed)
 
     def subset(rows):
         ix = interactions
@@ -162,8 +170,8 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
     large = len(leads) > cfg.cv_max_rows
     cv_metrics = None
     if not large:
-        oof = np.empty(len(old))
-        iters, fold_models = [], []
+        iters = {c: [] for c in candidates}
+        fold_models = {c: [] for c in candidates}
         skf = StratifiedKFold(cfg.cv_folds, shuffle=True, random_state=cfg.seed)
         for k, (tr, te) in enumerate(skf.split(np.zeros(len(y_old)), y_old)):
             report(f"cross-validation fold {k + 1}/{cfg.cv_folds}", 0.05 + 0.6 * k / cfg.cv_folds)
@@ -172,14 +180,24 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
             fb = builder()
             Xt = fb.fit_transform(Lt, It, yt, as_of=att)
             Xv = fb.transform(Lv, Iv, as_of=atv)
-            m = gam().fit(Xt.to_numpy(), yt, eval_set=(Xv.to_numpy(), yv), categorical_features=fb.categorical_features_)
-            fold_models.append((te, Xv.to_numpy(), m.booster_))
-            iters.append(m.best_iteration_)
-        n_iter = max(10, int(np.mean(iters)))
-        # out-of-fold scores at the *common* round count that the final model will use, so the
-        # calibrator sees the same score scale (fold models stopped at different rounds)
-        for te, Xv_, booster in fold_models:
-            oof[te] = booster.predict(Xv_, raw_score=True, num_iteration=min(n_iter, booster.current_iteration()))
+            for c in candidates:  # same folds and features for every candidate pair count
+                m = gam(max_pairs=c).fit(Xt.to_numpy(), yt, eval_set=(Xv.to_numpy(), yv),
+                                         categorical_features=fb.categorical_features_)
+                fold_models[c].append((te, Xv.to_numpy(), m.booster_))
+                iters[c].append(m.best_iteration_)
+        oofs, rounds = {}, {}
+        for c in candidates:
+            rounds[c] = max(10, int(np.mean(iters[c])))
+            # out-of-fold scores at the *common* round count that the final model will use, so the
+            # calibrator sees the same score scale (fold models stopped at different rounds)
+            oofs[c] = np.empty(len(old))
+            for te, Xv_, booster in fold_models[c]:
+                oofs[c][te] = booster.predict(Xv_, raw_score=True,
+                                              num_iteration=min(rounds[c], booster.current_iteration()))
+            chosen["cv_roc_auc"][c] = float(roc_auc_score(y_old, oofs[c]))
+        # best out-of-fold ROC AUC; a tie goes to fewer pairs
+        chosen["pairs"] = max(candidates, key=lambda c: (round(chosen["cv_roc_auc"][c], 6), -c))
+        oof, n_iter = oofs[chosen["pairs"]], rounds[chosen["pairs"]]
         report("holdout model", 0.7)
         fb_old = builder()
         X_old = fb_old.fit_transform(L_old, I_old, y_old, as_of=at_old)
@@ -238,6 +256,8 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
         params=final_m.lgb_params(len(final_fb.feature_names_)) | {"interaction_constraints": _groups_text(
             final_m, final_fb.feature_names_)},
         interaction_pairs=[[final_fb.feature_names_[a], final_fb.feature_names_[b]] for a, b in final_m.pairs_],
+        interaction_pairs_choice={"max_pairs": chosen["pairs"], "cv_roc_auc": {str(k): v for k, v in
+                                                                              chosen["cv_roc_auc"].items()}},
         calibration=calibrator.method_, calibration_cv_log_loss=calibrator.cv_log_loss_, threshold=threshold,
         threshold_metric=cfg.threshold_metric, baseline_thresholds=thresholds, split=split_name,
         metrics={"holdout": evaluation.model, "cross_validation": cv_metrics},
@@ -249,6 +269,13 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
 
 
 # ----------------------------------------------------------------- helpers
+def _pair_candidates(value) -> tuple[int, ...]:
+    values = (value,) if isinstance(value, (int, np.integer)) else tuple(value)
+    if not values or any(int(v) < 0 for v in values):
+        raise ValueError(f"interaction_pairs must be a count or counts >= 0, got {value!r}")
+    return tuple(dict.fromkeys(int(v) for v in values))
+
+
 def _groups_text(model: AdditiveBoostingClassifier, names) -> str:
     pairs = [f"{names[a]} × {names[b]}" for a, b in model.pairs_]
     return "one feature per tree" + (f", except pairs: {'; '.join(pairs)}" if pairs else "")
