@@ -162,3 +162,18 @@ def test_single_lead_features_take_any_value_types_the_api_hands_over(rng):
         # agent ids as numbers: same distinct counts as the string ids they replace
         assert_same(batch[i], fb.transform_one(lead, [{**r, "agent_id": None if r["agent_id"] is None else int(r["agent_id"])}
                                                       for r in variants[3]], as_of=AS_OF)[0])
+
+
+def test_row_order_and_equal_timestamps_change_nothing(rng):
+    """Features depend on the interactions, not on their order (many share one timestamp here)."""
+    leads = messy_leads(rng, 60)
+    ix = messy_interactions(rng, leads, 2500)
+    ix["occurred_at"] = ix["occurred_at"].dt.floor("7D")  # lots of ties within a lead
+    fb = FeatureBuilder(min_category_count=5).fit(leads, ix, as_of=AS_OF)
+    base = fb.transform(leads, ix, as_of=AS_OF).to_numpy()
+    for seed in range(3):
+        shuffled = ix.sample(frac=1.0, random_state=seed)
+        assert_same(base, fb.transform(leads, shuffled, as_of=AS_OF).to_numpy())
+        for i in range(0, len(leads), 7):
+            rows = shuffled[shuffled["lead_id"] == leads["lead_id"].iloc[i]].to_dict("records")
+            assert_same(base[i], fb.transform_one(leads.iloc[i].to_dict(), rows, as_of=AS_OF)[0])

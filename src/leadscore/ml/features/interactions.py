@@ -118,12 +118,15 @@ def compute_interaction_features(a: InteractionArrays, n: int, as_of: np.ndarray
     ok = (a.lead >= 0) & (a.t != NAT)
     ok[ok] = a.t[ok] < as_of[a.lead[ok]]  # strictly before as_of: the point-in-time rule
     idx = np.flatnonzero(ok)
-    if len(idx) > 1:  # sort by lead, then time, ties in input order: lexsort's order, measured 1.6x faster
+    if len(idx) > 1:
+        # sort by lead, then time: a time rank and one sort of unique (lead, rank) keys, several times
+        # faster than lexsort. Rows of one lead at the same instant may come in any order: every
+        # feature below depends on the rows' times, not on their order within equal times.
         rank = np.empty(len(idx), dtype=np.int64)
-        rank[np.argsort(a.t[idx], kind="stable")] = np.arange(len(idx))
-        key = a.lead[idx] * len(idx) + rank  # unique keys: any sort gives the same order
+        rank[np.argsort(a.t[idx])] = np.arange(len(idx))
+        key = a.lead[idx] * len(idx) + rank
         if not (key[1:] > key[:-1]).all():
-            idx = idx[np.argsort(key)]
+            idx = idx[np.argsort(key, kind="stable")]  # stable = timsort: fast when rows come grouped by lead
     order = idx
     lead, t = a.lead[order], a.t[order]
     m = len(lead)
