@@ -164,8 +164,10 @@ def test_single_lead_features_take_any_value_types_the_api_hands_over(rng):
                                                       for r in variants[3]], as_of=AS_OF)[0])
 
 
-def test_row_order_and_equal_timestamps_change_nothing(rng):
-    """Features depend on the interactions, not on their order (many share one timestamp here)."""
+def test_row_order_and_equal_timestamps(rng):
+    """Many interactions share one timestamp here. Whatever the row order, the batch and one-lead
+    paths agree bit for bit; across row orders only float sums over rows at one instant (the mean
+    listing price) may differ, in the last bits."""
     leads = messy_leads(rng, 60)
     ix = messy_interactions(rng, leads, 2500)
     ix["occurred_at"] = ix["occurred_at"].dt.floor("7D")  # lots of ties within a lead
@@ -173,7 +175,8 @@ def test_row_order_and_equal_timestamps_change_nothing(rng):
     base = fb.transform(leads, ix, as_of=AS_OF).to_numpy()
     for seed in range(3):
         shuffled = ix.sample(frac=1.0, random_state=seed)
-        assert_same(base, fb.transform(leads, shuffled, as_of=AS_OF).to_numpy())
-        for i in range(0, len(leads), 7):
+        batch = fb.transform(leads, shuffled, as_of=AS_OF).to_numpy()
+        np.testing.assert_allclose(batch, base, rtol=1e-12, atol=0)
+        for i in range(0, len(leads), 5):
             rows = shuffled[shuffled["lead_id"] == leads["lead_id"].iloc[i]].to_dict("records")
-            assert_same(base[i], fb.transform_one(leads.iloc[i].to_dict(), rows, as_of=AS_OF)[0])
+            assert_same(batch[i], fb.transform_one(leads.iloc[i].to_dict(), rows, as_of=AS_OF)[0])
