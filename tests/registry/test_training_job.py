@@ -126,3 +126,26 @@ def test_cold_start_uses_the_rules_model(runtime):
     with session_scope(runtime.sessions) as session:
         version = service.get(session, result.version_id)
         assert version.algorithm == "rules" and "rules model" in (version.notes or "")
+
+
+def test_the_daily_retrain_skips_a_dataset_trained_within_the_interval(runtime):
+    from datetime import timedelta
+
+    from leadscore.core.services import Services
+    from leadscore.registry.tasks import retrain_all
+
+    with session_scope(runtime.sessions) as session:
+        load_synthetic(session, dataset="syn", n=600, seed=5)
+    assert run_training_job(runtime.sessions, dataset="syn", config=FAST).promoted
+    services = Services.open(runtime.settings)
+    try:
+        assert retrain_all(services).startswith("syn: skipped (trained at ")
+        with session_scope(runtime.sessions) as session:
+            jobs = session.scalars(select(TrainingJob).where(TrainingJob.kind == "conversion")).all()
+            assert len(jobs) == 1
+            jobs[0].finished_at -= timedelta(hours=runtime.settings.retrain_interval_hours + 1)
+        assert retrain_all(services).startswith("syn: succeeded")  # stale now: trained again
+        with session_scope(runtime.sessions) as session:
+            assert len(session.scalars(select(TrainingJob).where(TrainingJob.kind == "conversion")).all()) == 2
+    finally:
+        services.close()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 import traceback
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.database import session_scope, utcnow
@@ -133,13 +134,32 @@ def datasets_with_models(session: Session) -> list[str]:
     return list(session.scalars(select(ModelVersion.dataset).where(ModelVersion.state == "champion").distinct()))
 
 
+def last_trained(session: Session, dataset: str) -> datetime | None:
+    """When the dataset's newest successful conversion training finished (any trigger)."""
+    return session.scalar(
+        select(func.max(TrainingJob.finished_at)).where(
+            TrainingJob.dataset == dataset, TrainingJob.kind == "conversion", TrainingJob.status == "succeeded"
+        )
+    )
+
+
 def retrain_all(services: Services, *, trigger: str = "schedule") -> str:
-    """The daily job: retrain every dataset that has a champion."""
+    """The daily job: retrain every dataset that has a champion and was not trained within the interval.
+
+    A model trained by hand (``leadscore train``, ``leadscore demo``, the API) an hour
+    ago is fresh: retraining it again just because this scheduler has not run yet in
+    this database would spend minutes of CPU for nothing.
+    """
     settings = services.settings
+    fresh_after = utcnow() - timedelta(hours=settings.retrain_interval_hours)
     with session_scope(services.runtime.sessions) as session:
         datasets = datasets_with_models(session)
+        trained = {dataset: last_trained(session, dataset) for dataset in datasets}
     results = []
     for dataset in datasets:
+        if trigger == "schedule" and trained[dataset] is not None and trained[dataset] > fresh_after:
+            results.append(f"{dataset}: skipped (trained at {trained[dataset]:%Y-%m-%d %H:%M} UTC)")
+            continue
         result = run_training_job(services.runtime.sessions, dataset=dataset, trigger=trigger, actor="scheduler",
                                   tolerance=settings.promotion_tolerance)
         results.append(f"{dataset}: {result.status}{' (promoted)' if result.promoted else ''}")
@@ -165,8 +185,6 @@ def check_drift_all(services: Services) -> str:
 
 
 def periodic_jobs(services: Services) -> list[Any]:
-    from datetime import timedelta
-
     from leadscore.core.scheduler import PeriodicJob
 
     settings = services.settings
