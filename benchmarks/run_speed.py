@@ -135,7 +135,7 @@ def bulk(model, n: int, load: LoadSampler | None = None) -> dict:
             "lightgbm_predict": t_lgb, "cpu": {"total": c_total, "features": c_feat, "no_reasons": c_noreason,
                                                 "lightgbm_predict": c_lgb},
             "pred_contrib_rows_per_s": k / t_contrib, "generate": t_gen,
-            "trees": model.estimator.best_iteration_}
+            "trees": model.estimator.best_iteration_, "pairs": len(getattr(model.estimator, "pairs_", None) or [])}
 
 
 def training(n: int) -> dict:
@@ -154,7 +154,9 @@ def render(single: dict, big: dict, train: dict, baseline_train: dict | None, lo
              f"Load average at the end of the run: {_loadavg()} (other processes share these 2 cores; "
              "1-minute load per phase below, sampled every 2 s; anything well above 1 means the figures "
              "include waiting for a core).", "",
-             f"Model: boosted GAM, {big['trees']} trees (one feature each), trained on {train['n']:,} synthetic leads.",
+             f"Model: boosted GAM, {big['trees']} trees, each on one feature"
+             + (f" or one of {big['pairs']} screened feature pairs (GA²M)" if big["pairs"] else "")
+             + f", trained on {train['n']:,} synthetic leads.",
              "", f"### One lead with reasons ({single['n_interactions']} interactions), {len(single['score_one'])} runs",
              "", "| path | p50 ms | p99 ms | CPU p50 ms | CPU p99 ms |", "|---|---|---|---|---|"]
     names = {"score_one": "`score_one` (features + score + reasons, no pandas)",
@@ -179,7 +181,7 @@ def render(single: dict, big: dict, train: dict, baseline_train: dict | None, lo
               f"Reasons (table contributions, points, sentences) add {big['total'] - big['no_reasons']:.1f} s to "
               f"scoring. LightGBM's exact `pred_contrib` alone would need "
               f"{big['n'] / big['pred_contrib_rows_per_s']:.1f} s for the raw contributions of this "
-              f"one-feature-per-tree model ({big['pred_contrib_rows_per_s']:,.0f} rows/s), before points or "
+              f"{'one-feature-or-pair' if big['pairs'] else 'one-feature'}-per-tree model ({big['pred_contrib_rows_per_s']:,.0f} rows/s), before points or "
               "sentences; on an unconstrained 31-leaf model it is far slower.", "",
               "### Training", "", "| leads | interactions | path | seconds | holdout AUC |", "|---|---|---|---|---|"]
     for t in [x for x in (baseline_train, train) if x]:
