@@ -67,7 +67,9 @@ class TaskQueue(Protocol):
 
 # Work someone is waiting for goes first in the in-process queue: a score change and its
 # webhook should not queue behind forecasts, snapshots or retraining (FIFO within a level).
-URGENT_TOPICS = frozenset({"lead.rescore", "webhook.deliver"})
+# A promotion is urgent too, and so keeps its place before the rescoring queued after it
+# (its handler drops cached scores of the old model; done after, it would drop new ones).
+URGENT_TOPICS = frozenset({"lead.rescore", "webhook.deliver", "model.promoted"})
 DEFERRABLE_TOPICS = frozenset({"lead.predict"})
 
 
