@@ -95,3 +95,25 @@ def _update(**fields):
     from leadscore.leads.schemas import LeadUpdate
 
     return LeadUpdate(**fields)
+
+
+def test_a_batch_rescoring_replaces_the_cached_scores_wherever_the_outbox_is_dispatched(services):
+    from leadscore.core.outbox import OutboxMessage
+    from leadscore.scoring.batch import RESCORED_TOPIC, rescore_dataset
+
+    with session_scope(services.runtime.sessions) as session:
+        _history(session, 30)
+    assert run_training_job(services.runtime.sessions, dataset="rt").promoted
+    settle(services)
+    with session_scope(services.runtime.sessions) as session:
+        lead_id = session.scalar(select(Lead.id).where(Lead.dataset == "rt").order_by(Lead.id))
+    services.cache.set(cache_key(lead_id), {"score": -1, "note": "from before the batch run"})
+    rescore_dataset(services.runtime.sessions, dataset="rt", chunk=7)  # a command: commits, dispatches nothing
+    with session_scope(services.runtime.sessions) as session:
+        queued = session.scalars(select(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))).all()
+        assert [m.payload for m in queued if m.topic == RESCORED_TOPIC] == [{"dataset": "rt", "scored": 30}]
+        assert [m.payload for m in queued if m.topic == "insights.refresh"] == [{"dataset": "rt"}]
+        current = scores.payload(scores.current(session, lead_id))
+    assert services.cache.get(cache_key(lead_id))["score"] == -1
+    settle(services)  # the server's (here: this process's) dispatcher picks the rows up
+    assert services.cache.get(cache_key(lead_id)) == current

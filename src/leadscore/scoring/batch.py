@@ -21,6 +21,7 @@ from leadscore.core import metrics, outbox
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.errors import LeadscoreError
 from leadscore.insights import predictions
+from leadscore.insights.tasks import request_refresh
 from leadscore.interactions.frames import interactions_frame
 from leadscore.leads.frames import leads_frame
 from leadscore.leads.models import Lead
@@ -57,6 +58,9 @@ def records_from_frame(scored: pd.DataFrame) -> list[ScoreRecord]:
                     reasons={"base_score": float(base), "top_positive": list(pos), "top_negative": list(neg)})
         for lead_id, p, score, grade, base, pos, neg in zip(*columns, strict=True)
     ]
+
+
+RESCORED_TOPIC = "scores.rescored"
 
 
 def rescore_dataset(
@@ -107,6 +111,12 @@ def rescore_dataset(
                 if change.previous_score is not None:
                     outbox.enqueue(session, "score.changed", _change_payload(change))
             summary.changed += sum(1 for c in notable if c.previous_score is not None)
+            if start + chunk >= len(ids):
+                # With the last chunk: whichever process dispatches the outbox (the API server or a
+                # worker, never this command) drops its cached scores and recomputes the dashboard
+                # statistics, so neither serves the scores this run replaced.
+                outbox.enqueue(session, RESCORED_TOPIC, {"dataset": dataset, "scored": len(ids)})
+                request_refresh(session, dataset)
         summary.scored += len(batch)
         if progress:
             progress(summary.scored, len(ids))

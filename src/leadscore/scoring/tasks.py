@@ -25,6 +25,7 @@ from leadscore.leads.frames import attribute_types, lead_record, naive_utc
 from leadscore.leads.models import Lead
 from leadscore.registry import service as registry
 from leadscore.scoring import service
+from leadscore.scoring.batch import RESCORED_TOPIC
 from leadscore.scoring.service import ScoreRecord
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ def refresh_predictions(services: Services, lead_id: int) -> None:
                                  load=lambda version_id: models.get(session, version_id))
 
 
-def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_000) -> int:
+def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_000, force: bool = False) -> int:
     """Load current scores into the cache (a job: it owns its read). Returns how many were added.
 
     Only absent keys are written, so a score the real-time path cached meanwhile
@@ -189,7 +190,7 @@ def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_0
     cache is warmed by one process per half TTL, not by every API worker.
     """
     limit = services.settings.cache_warm_leads if limit is None else limit
-    if limit <= 0 or not services.cache.claim_warm_up():
+    if limit <= 0 or not (force or services.cache.claim_warm_up()):
         return 0
     with session_scope(services.runtime.sessions, write=False) as session:
         payloads = {cache_key(s.lead_id): service.payload(s) for s in service.current_scores(session, limit=limit)}
@@ -237,6 +238,13 @@ def register(services: Services) -> None:
         model_cache(services).clear()
         services.cache.clear_prefix(CACHE_PREFIX)
 
+    def on_rescored(_payload: dict[str, Any]) -> None:
+        # A batch rescoring (`leadscore score`, another process) replaced current scores:
+        # drop this process's (or the shared) cached ones and load the new ones.
+        services.cache.clear_prefix(CACHE_PREFIX)
+        warm_cache(services, force=True)
+
     services.tasks.register("lead.rescore", on_rescore)
+    services.tasks.register(RESCORED_TOPIC, on_rescored)
     services.tasks.register(PREDICT_TOPIC, lambda payload: refresh_predictions(services, int(payload["lead_id"])))
     services.tasks.register("model.promoted", on_promoted)
