@@ -234,3 +234,18 @@ def test_a_model_promoted_outbox_message_becomes_a_signed_webhook(open_services,
     assert len(receiver.requests) == 1
     with session_scope(services.runtime.sessions) as session:
         assert len(session.scalars(select(WebhookEvent)).all()) == 1
+
+
+def test_one_handler_sends_a_subscriptions_waiting_events_in_order(open_services, receiver):
+    # Nothing dispatched: the first event's message alone sends the three, one after another,
+    # without a round trip through the outbox per event; the queued messages then find them done.
+    services = open_services()
+    with session_scope(services.runtime.sessions) as session:
+        sub = subscribe(session, receiver.url)
+    ids = [_emit(services, data={"lead_id": n}) for n in range(3)]
+    first = _rows(services, sub.id)[0]
+    deliver(services, {"delivery_id": first.id})
+    assert [r.headers["webhook-id"] for r in receiver.requests] == ids
+    assert [r.status for r in _rows(services, sub.id)] == ["succeeded"] * 3
+    pump(services)
+    assert len(receiver.requests) == 3

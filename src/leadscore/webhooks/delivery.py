@@ -86,7 +86,10 @@ def _lock_subscription(session: Session, subscription_id: int) -> WebhookSubscri
     return session.scalar(
         select(WebhookSubscription)
         .where(WebhookSubscription.id == subscription_id)
-        .with_for_update()
+        # FOR NO KEY UPDATE: it still serialises claim and record, but does not wait on (or
+        # deadlock with) transactions inserting deliveries, whose foreign-key checks take
+        # KEY SHARE locks on this row; the counters updated here are never keys.
+        .with_for_update(key_share=True)
         .execution_options(populate_existing=True)
     )
 
@@ -193,16 +196,20 @@ def _ms(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def record(session: Session, attempt: Attempt, outcome: Outcome, *, settings: Settings, now: datetime) -> None:
-    """Store the outcome; schedule a retry, disable the subscription or start the next event."""
+def record(session: Session, attempt: Attempt, outcome: Outcome, *, settings: Settings, now: datetime) -> int | None:
+    """Store the outcome; schedule a retry, disable the subscription or start the next event.
+
+    Returns the id of the subscription's next delivery when this one succeeded and the
+    next is due (it is queued as well; the caller may send it at once).
+    """
     delivery = session.get(WebhookDelivery, attempt.delivery_id, populate_existing=True)
     if delivery is None:
-        return  # the subscription was deleted meanwhile
+        return None  # the subscription was deleted meanwhile
     subscription = _lock_subscription(session, delivery.subscription_id)
     session.refresh(delivery)
     if subscription is None or delivery.status != "sending" or delivery.attempted_at != attempt.attempted_at:
         log.warning("webhook delivery %s was reclaimed; dropping a late result", attempt.delivery_id)
-        return
+        return None
     delivery.response_status = outcome.status_code
     delivery.response_body = outcome.body
     delivery.error = outcome.error
@@ -210,11 +217,11 @@ def record(session: Session, attempt: Attempt, outcome: Outcome, *, settings: Se
     if outcome.ok:
         delivery.status = "succeeded"
         subscription.consecutive_failures = 0
-        kick_next(session, subscription, now)
-        return
+        head = kick_next(session, subscription, now)
+        return None if head is None else head.id
     delivery.status = "failed"
     if delivery.manual:
-        return  # a person asked for this one attempt; it neither retries nor counts
+        return None  # a person asked for this one attempt; it neither retries nor counts
     subscription.consecutive_failures += 1
     if delivery.attempt < settings.webhook_max_attempts:
         retry = WebhookDelivery(
@@ -238,10 +245,15 @@ def record(session: Session, attempt: Attempt, outcome: Outcome, *, settings: Se
     session.flush()
     if delivery.attempt >= settings.webhook_max_attempts:
         kick_next(session, subscription, now)
+    return None
 
 
 def kick_next(session: Session, subscription: WebhookSubscription, now: datetime) -> WebhookDelivery | None:
-    """Queue the subscription's next event if it is due and not queued already."""
+    """Queue the subscription's next event if it is due and not queued already.
+
+    Returns that next delivery whenever it is due, queued now or earlier (a handler
+    may then send it at once; ``claim`` lets only one sender have it).
+    """
     if not subscription.active:
         return None
     session.flush()
@@ -255,14 +267,10 @@ def kick_next(session: Session, subscription: WebhookSubscription, now: datetime
         .order_by(WebhookDelivery.event_id, WebhookDelivery.id)
         .limit(1)
     )
-    if (
-        head is None
-        or head.status != "pending"
-        or head.next_attempt_at > now
-        or (head.queued_at is not None and head.queued_at > now - REQUEUE_AFTER)
-    ):
+    if head is None or head.status != "pending" or head.next_attempt_at > now:
         return None
-    queue_delivery(session, head, now)
+    if head.queued_at is None or head.queued_at <= now - REQUEUE_AFTER:
+        queue_delivery(session, head, now)
     return head
 
 
