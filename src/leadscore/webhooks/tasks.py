@@ -23,6 +23,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
+from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from leadscore.core import metrics
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.scheduler import PeriodicJob
 from leadscore.webhooks import delivery, service
+from leadscore.webhooks.models import UNFINISHED, WebhookDelivery
 from leadscore.webhooks.signing import USER_AGENT
 
 if TYPE_CHECKING:
@@ -92,6 +94,12 @@ def deliver(services: Services, payload: dict[str, Any]) -> None:
 
 def _deliver_one(services: Services, delivery_id: int) -> int | None:
     settings = services.settings
+    # Most duplicate messages (the chain above sent their row already) end here, on a plain
+    # read, instead of queueing for a write transaction (SQLite's single write lock).
+    with session_scope(services.runtime.sessions, write=False) as session:
+        status = session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.id == delivery_id))
+    if status not in UNFINISHED:
+        return None
     attempt = _transaction(services, lambda s: delivery.claim(s, delivery_id, settings=settings, now=utcnow()))
     if attempt is None:
         return None
