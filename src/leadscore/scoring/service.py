@@ -106,14 +106,26 @@ def store(
     return changes
 
 
-def payload(score: Any) -> dict[str, Any]:
-    """The API (and cache) document of a lead's current score: ``ScoreRead``'s shape."""
+def document(*, lead_id: int, probability: float, score: int, grade: str, delta: int | None,
+             model_version_id: int | None, scored_at: datetime, reasons: dict[str, Any]) -> dict[str, Any]:
+    """The API (and cache) document of a lead's current score: ``ScoreRead``'s shape.
+
+    The one place it is built, for a score just computed and for a stored one, so the
+    cached document and the one rebuilt after a cache miss cannot drift apart.
+    """
     return {
-        "lead_id": score.lead_id, "probability": score.probability, "score": score.score, "grade": score.grade,
-        "trend": score.delta, "previous_score": None if score.delta is None else score.score - score.delta,
-        "model_version_id": score.model_version_id, "scored_at": score.scored_at.isoformat(),
-        **score.reasons,
+        "lead_id": lead_id, "probability": probability, "score": score, "grade": grade,
+        "trend": delta, "previous_score": None if delta is None else score - delta,
+        "model_version_id": model_version_id, "scored_at": scored_at.isoformat(),
+        **reasons,
     }
+
+
+def payload(score: Any) -> dict[str, Any]:
+    """``document`` of a stored score (a ``Score`` or a row with its attribute names)."""
+    return document(lead_id=score.lead_id, probability=score.probability, score=score.score, grade=score.grade,
+                    delta=score.delta, model_version_id=score.model_version_id, scored_at=score.scored_at,
+                    reasons=score.reasons)
 
 
 def current_scores(session: Session, *, limit: int) -> list[Any]:

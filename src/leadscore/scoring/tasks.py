@@ -31,6 +31,8 @@ from leadscore.scoring.service import ScoreRecord
 if TYPE_CHECKING:
     from leadscore.core.services import Services
 
+log = logging.getLogger(__name__)
+
 CACHE_PREFIX = "score:"
 PREDICT_TOPIC = "lead.predict"
 
@@ -65,27 +67,15 @@ class ModelCache:
 
     def champion(self, sessions: Any, dataset: str) -> tuple[int, Any] | None:
         """(version id, model) of ``dataset``'s champion, or None; a database read only when stale."""
-        now = time.monotonic()
+        found = self.fresh_champion(dataset)
+        if found is not False:
+            return found
+        with session_scope(sessions, write=False) as session:
+            row = registry.get_champion(session, dataset=dataset)
+            found = None if row is None else (row.id, self.get(session, row.id))
         with self._lock:
-            known = self._champions.get(dataset)
-        if known is None or known[0] < now:
-            with session_scope(sessions, write=False) as session:
-                found = registry.get_champion(session, dataset=dataset)
-                version_id = None if found is None else found.id
-                if version_id is not None:
-                    self.get(session, version_id)
-            known = (now + self.champion_seconds, version_id)
-            with self._lock:
-                self._champions[dataset] = known
-        if known[1] is None:
-            return None
-        with self._lock:
-            model = self._models.get(known[1])
-        if model is None:  # cleared meanwhile by a promotion
-            with self._lock:
-                self._champions.pop(dataset, None)
-            return self.champion(sessions, dataset)
-        return known[1], model
+            self._champions[dataset] = (time.monotonic() + self.champion_seconds, None if found is None else found[0])
+        return found
 
     def get(self, session: Session, version_id: int) -> Any:
         with self._lock:
@@ -107,22 +97,6 @@ def model_cache(services: Services) -> ModelCache:
     if cache is None:
         cache = services.extras.setdefault("scoring.models", ModelCache())
     return cache  # type: ignore[return-value]
-
-
-def score_payload(record: ScoreRecord, *, lead_id: int, model_version_id: int, scored_at: str,
-                  previous_score: int | None) -> dict[str, Any]:
-    """The cached / API representation of a lead's current score."""
-    return {
-        "lead_id": lead_id,
-        "probability": record.probability,
-        "score": record.score,
-        "grade": record.grade,
-        "trend": None if previous_score is None else record.score - previous_score,
-        "previous_score": previous_score,
-        "model_version_id": model_version_id,
-        "scored_at": scored_at,
-        **record.reasons,
-    }
 
 
 def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str, Any] | None:
@@ -152,8 +126,9 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
         # cached document must equal what the database gives after a cache miss.
         payload = service.payload(latest)
     else:
-        payload = score_payload(record, lead_id=lead_id, model_version_id=champion.id,
-                                scored_at=scored_at.isoformat(), previous_score=change.previous_score)
+        payload = service.document(lead_id=lead_id, probability=record.probability, score=record.score,
+                                   grade=record.grade, delta=change.delta, model_version_id=champion.id,
+                                   scored_at=scored_at, reasons=record.reasons)
     if change.previous_score is not None and change.notable(services.settings.score_change_min_delta):
         from leadscore.webhooks import service as webhooks
 
@@ -201,7 +176,6 @@ def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_0
 
 def start_cache_warming(services: Services) -> threading.Thread:
     """Warm the cache in the background: the API answers (from the database) meanwhile."""
-    log = logging.getLogger(__name__)
 
     def run() -> None:
         try:

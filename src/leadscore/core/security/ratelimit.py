@@ -45,6 +45,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from limits import RateLimitItem, parse
+from limits.util import WindowStats
 from limits.storage import storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
@@ -91,6 +92,11 @@ def limits_uri(redis_url: str | None) -> str:
     return redis_url
 
 
+def _decision(item: RateLimitItem, allowed: bool, stats: WindowStats) -> RateDecision:
+    reset = max(0, math.ceil(stats.reset_time - time.time()))
+    return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, int(item.get_expiry()))
+
+
 class RateLimiter:
     def __init__(self, redis_url: str | None = None, *, key_prefix: str = REDIS_KEY_PREFIX) -> None:
         uri = limits_uri(redis_url)
@@ -105,14 +111,12 @@ class RateLimiter:
     def hit(self, identity: str, rate: str) -> RateDecision:
         """Count one request for ``identity`` against ``rate`` and say whether it may pass."""
         item = parse_rate(rate)
-        window = int(item.get_expiry())
         try:
             allowed = self.strategy.hit(item, identity)
             stats = self.strategy.get_window_stats(item, identity)
         except Exception as exc:  # storage outage: fail open, loudly but not per request
             return self._fail_open(item, exc)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, window)
+        return _decision(item, allowed, stats)
 
     def clear(self, identity: str, rate: str) -> None:
         self.strategy.clear(parse_rate(rate), identity)
@@ -156,5 +160,4 @@ class AsyncRateLimiter(RateLimiter):
             stats = await self.async_strategy.get_window_stats(item, identity)
         except Exception as exc:
             return self._fail_open(item, exc)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, int(item.get_expiry()))
+        return _decision(item, allowed, stats)
