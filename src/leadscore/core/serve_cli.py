@@ -42,7 +42,18 @@ def serve_command(
         workers=workers,
         log_level=(log_level or settings.log_level).lower(),
         access_log=False,
+        loop=_event_loop(),
+        backlog=4096,  # a burst of 1,000+ clients fits in the accept queue
     )
+
+
+def _event_loop() -> str:
+    """uvloop accepting in batches (see core.event_loop); uvicorn's default where uvloop is missing."""
+    try:
+        import uvloop  # noqa: F401  # not on Windows
+    except ImportError:
+        return "auto"
+    return "leadscore.core.event_loop:new_event_loop"
 
 
 @clean_errors

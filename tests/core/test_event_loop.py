@@ -1,0 +1,83 @@
+"""The serving loop accepts a burst of waiting clients at once, and `leadscore serve` runs on it."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from leadscore.core.event_loop import ACCEPT_BATCH, BatchAcceptServer, new_event_loop
+
+
+class Counting(asyncio.Protocol):
+    made: list[asyncio.BaseTransport]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.made.append(transport)
+
+
+def test_a_burst_of_waiting_connections_is_accepted_within_a_few_loop_iterations():
+    loop = new_event_loop()
+    made: list[asyncio.BaseTransport] = []
+    Counting.made = made
+    clients: list[socket.socket] = []
+
+    async def scenario() -> tuple[int, int]:
+        server = await loop.create_server(Counting, "127.0.0.1", 0, backlog=512)
+        assert isinstance(server, BatchAcceptServer)
+        port = server.sockets[0].getsockname()[1]
+        # The kernel completes these handshakes without the server: all wait in its accept queue.
+        clients.extend(socket.create_connection(("127.0.0.1", port)) for _ in range(ACCEPT_BATCH))
+        for _ in range(6):  # stock uvloop accepts one connection per iteration: 6 here at most
+            await asyncio.sleep(0)
+        accepted = len(made)
+        server.close()
+        await server.wait_closed()
+        return accepted, port
+
+    try:
+        accepted, port = loop.run_until_complete(scenario())
+    finally:
+        for client in clients:
+            client.close()
+        for transport in made:
+            transport.close()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+    assert accepted == ACCEPT_BATCH
+    with pytest.raises(OSError):  # closed: nobody listens any more
+        socket.create_connection(("127.0.0.1", port), timeout=1)
+
+
+def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
+    env.update(LEADSCORE_HOME=str(tmp_path), LEADSCORE_SCHEDULER_ENABLED="false", LEADSCORE_LOG_LEVEL="WARNING")
+    command = [sys.executable, "-c", "from leadscore.cli import app; app()", "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+                break
+            except httpx.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(process.stdout.read().decode() if process.stdout else "no output") from None
+                time.sleep(0.2)
+        assert answer.status_code == 200 and answer.json() == {"status": "ok"}
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:  # many connections, one process
+            answers = [httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code for _ in range(20)]
+            assert client.get("/v1/leads").status_code == 401
+        assert answers == [200] * 20
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
