@@ -51,10 +51,24 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils.validation import check_is_fitted
 
 # the table classes lived here before gam_tables.py: pickled models refer to them as leadscore.ml.gam.*
-from .gam_tables import FeatureTable, PairTable, _Axis, build_tables  # noqa: F401
+from .gam_tables import FeatureTable, PairTable, _Axis, average_boosters, build_tables  # noqa: F401
 
 _LGB_FIXED = {"objective": "binary", "verbosity": -1, "deterministic": True, "force_row_wise": True,
               "feature_pre_filter": False}
+
+
+# Outer bags: InterpretML's EBM averages 14 (formerly 8) bagged models by default; averaging removes much of
+# the variance of one boosted model on a few thousand leads, and an average of GA²Ms is one GA²M (the same
+# exact tables). The cost is one GA²M per bag, so the count falls with data size: bags × rows ≤ 2,000,000,
+# i.e. 8 bags up to 250,000 leads (where the training CV also runs), 2 at 1,000,000 leads (the speed target:
+# ≤ 10 min), 1 from 2,000,000, where one model's variance is already small. Decided a priori, not tuned.
+MAX_OUTER_BAGS = 8
+BAG_ROW_BUDGET = 2_000_000
+
+
+def outer_bag_count(n_rows: int) -> int:
+    """Number of outer bags for ``n_rows`` training leads (see ``BAG_ROW_BUDGET``)."""
+    return int(max(1, min(MAX_OUTER_BAGS, BAG_ROW_BUDGET // max(int(n_rows), 1))))
 
 
 def screen_pairs(X: np.ndarray, y: np.ndarray, categorical: list[int], max_pairs: int, *, max_rows: int = 20_000,
@@ -106,7 +120,8 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
                  min_child_samples: int = 20, reg_lambda: float = 1.0, max_bin: int = 255,
                  early_stopping_rounds: int = 100, scale_pos_weight: float = 1.0, cat_smooth: float = 10.0,
                  min_data_per_group: int = 50, max_pairs: int = 0, pairs=None,
-                 pair_screen_rows: int = 20_000, n_jobs: int = 2, random_state: int = 0):
+                 pair_screen_rows: int = 20_000, n_bags: int = 1, bag_fraction: float = 0.85,
+                 n_jobs: int = 2, random_state: int = 0):
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -120,6 +135,8 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         self.max_pairs = max_pairs
         self.pairs = pairs
         self.pair_screen_rows = pair_screen_rows
+        self.n_bags = n_bags
+        self.bag_fraction = bag_fraction
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -153,17 +170,20 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
             # measured: with one-feature-per-tree constraints, 2 threads on a few thousand rows run
             # ~6x slower than 1 (thread start-up dominates tiny histograms)
             params["num_threads"] = 1
-        train = lgb.Dataset(X, y, weight=sample_weight, categorical_feature=cats or "auto", free_raw_data=True)
-        callbacks, valid_sets = [], []
-        if eval_set is not None:
-            Xv, yv = eval_set
-            valid_sets = [lgb.Dataset(np.asarray(Xv, dtype=np.float64), np.asarray(yv, dtype=np.float64),
-                                      reference=train, categorical_feature=cats or "auto")]
-            callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
-        self.booster_ = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid_sets,
-                                  callbacks=callbacks)
-        self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
-        self.booster_ = self.booster_  # keep the full booster; tables use best_iteration_
+        if self.n_bags > 1:
+            self.booster_, self.bag_iterations_ = self._fit_bags(X, y, eval_set, cats, sample_weight, params)
+            self.best_iteration_ = self.booster_.current_iteration()  # every tree of every bag, each cut at its best
+        else:
+            train = lgb.Dataset(X, y, weight=sample_weight, categorical_feature=cats or "auto", free_raw_data=True)
+            callbacks, valid_sets = [], []
+            if eval_set is not None:
+                valid_sets = [self._valid(eval_set, train, cats)]
+                callbacks.append(lgb.early_stopping(self.early_stopping_rounds, verbose=False))
+            self.booster_ = lgb.train(params, train, num_boost_round=self.n_estimators, valid_sets=valid_sets,
+                                      callbacks=callbacks)
+            # keep the full booster; tables use best_iteration_
+            self.best_iteration_ = int(self.booster_.best_iteration or self.booster_.current_iteration())
+            self.bag_iterations_ = [self.best_iteration_]
         self.categorical_features_ = cats
         self.tables_, self.pair_tables_, self.expected_value_ = build_tables(
             self.booster_, X, cats, self.best_iteration_, pairs)
@@ -176,6 +196,53 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         if gap > 1e-6:  # would mean a tree left its group: contributions would not be exact
             raise RuntimeError(f"additive lookup tables disagree with LightGBM by {gap:.2e}")
         return self
+
+    @staticmethod
+    def _valid(eval_set, reference, cats):
+        import lightgbm as lgb
+
+        Xv, yv = eval_set
+        return lgb.Dataset(np.asarray(Xv, dtype=np.float64), np.asarray(yv, dtype=np.float64),
+                           reference=reference, categorical_feature=cats or "auto")
+
+    def _fit_bags(self, X, y, eval_set, cats, sample_weight, params):
+        """Outer bagging (as InterpretML's EBM): ``n_bags`` GA²Ms, each on a stratified ``bag_fraction``
+        of the rows (seed ``random_state + bag``), early-stopped on ``eval_set`` if given, else on its own
+        left-out rows; averaged into one booster (``average_boosters``), hence one set of exact tables.
+        All bags share one binning (subsets of one ``lgb.Dataset``) and the pairs screened on all rows."""
+        import lightgbm as lgb
+        from sklearn.model_selection import train_test_split
+
+        full = lgb.Dataset(X, y, weight=sample_weight, categorical_feature=cats or "auto", params=params,
+                           free_raw_data=False).construct()
+        n, jobs = len(X), 1
+        if params["num_threads"] == 1:  # small data: one thread per bag, bags side by side
+            jobs = max(1, min(self.n_jobs, self.n_bags))
+        stratify = y if np.bincount(y.astype(np.int64)).min() >= 2 else None
+        work = []  # Datasets built here, not in the threads: subsets share (and read) the parent's bins
+        for b in range(self.n_bags):
+            rows, out = train_test_split(np.arange(n), train_size=self.bag_fraction, stratify=stratify,
+                                         random_state=self.random_state + b)
+            train = full.subset(np.sort(rows)).construct()
+            valid = self._valid(eval_set, full, cats) if eval_set is not None else full.subset(np.sort(out))
+            work.append((b, train, valid.construct()))
+
+        def one(item):
+            b, train, valid = item
+            booster = lgb.train({**params, "seed": self.random_state + b}, train,
+                                num_boost_round=self.n_estimators, valid_sets=[valid],
+                                callbacks=[lgb.early_stopping(self.early_stopping_rounds, verbose=False)])
+            return booster, int(booster.best_iteration or booster.current_iteration())
+
+        if jobs > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(jobs) as pool:  # LightGBM releases the GIL while it trains
+                fitted = list(pool.map(one, work))
+        else:
+            fitted = [one(item) for item in work]
+        iterations = [it for _, it in fitted]
+        return average_boosters([bst for bst, _ in fitted], iterations), iterations
 
     def contributions(self, X) -> np.ndarray:
         """Per-feature log-odds contributions (n, d); rows sum to raw score − expected_value_."""

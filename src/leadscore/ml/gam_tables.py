@@ -135,22 +135,6 @@ class PairTable:
         return self._pa[i][j], self._pb[i][j]
 
 
-def _split_thresholds(booster, n_features: int) -> list[set]:
-    found: list[set] = [set() for _ in range(n_features)]
-
-    def walk(node: dict) -> None:
-        if "split_feature" not in node:
-            return
-        if node.get("decision_type") == "<=":
-            found[node["split_feature"]].add(float(node["threshold"]))
-        walk(node["left_child"])
-        walk(node["right_child"])
-
-    for tree in booster.dump_model()["tree_info"]:
-        walk(tree["tree_structure"])
-    return found
-
-
 class _TreeBlocks:
     """The booster's trees as text, with the features on the path to every leaf.
 
@@ -170,6 +154,7 @@ class _TreeBlocks:
         self.blocks = re.split(r"(?m)^Tree=\d+\n", text[start:end])[1:]
         self.leaf_values: list[list[float]] = []
         self.leaf_features: list[list[frozenset]] = []  # per tree, per leaf: features on its path
+        self.splits: list[tuple[int, float]] = []  # (feature, threshold) of every numeric split
         for block in self.blocks:
             fields = dict(line.split("=", 1) for line in block.splitlines() if "=" in line)
             values = [float(v) for v in fields["leaf_value"].split()]
@@ -178,6 +163,9 @@ class _TreeBlocks:
                 feature = [int(v) for v in fields["split_feature"].split()]
                 left = [int(v) for v in fields["left_child"].split()]
                 right = [int(v) for v in fields["right_child"].split()]
+                kinds = [int(v) for v in fields["decision_type"].split()]  # bit 0 set: categorical split
+                self.splits += [(f, float(t)) for f, t, kind in zip(feature, fields["threshold"].split(), kinds)
+                                if not kind & 1]
                 stack = [(0, frozenset())]
                 while stack:
                     node, seen = stack.pop()
@@ -189,6 +177,13 @@ class _TreeBlocks:
                             stack.append((child, seen))
             self.leaf_values.append(values)
             self.leaf_features.append(paths)
+
+    def thresholds(self, n_features: int) -> list[set]:
+        """Numeric split thresholds of each feature (as written by LightGBM: exact doubles)."""
+        found: list[set] = [set() for _ in range(n_features)]
+        for f, t in self.splits:
+            found[f].add(t)
+        return found
 
     def booster(self, keep: dict[int, set[int]]):
         """Booster of the trees in ``keep`` (tree → leaves kept), other leaves zeroed; None if empty."""
@@ -202,6 +197,34 @@ class _TreeBlocks:
             block = re.sub(r"(?m)^leaf_value=.*$", lambda _: "leaf_value=" + values, self.blocks[t], count=1)
             body.append(f"Tree={k}\n{block}")
         return lgb.Booster(model_str=self.header + "".join(body) + self.tail)
+
+
+def average_boosters(boosters, iterations):
+    """One booster computing the mean raw score of ``boosters`` (each cut at its ``iterations``).
+
+    The trees of every booster are concatenated with their leaf values divided by the number of
+    boosters (LightGBM puts the initial score into the first tree's leaves, so it is averaged too).
+    The result is one ordinary booster: ``build_tables`` decomposes it like any other, so the
+    average of several GA²Ms is one GA²M with the same exact tables, one per feature and per pair.
+    All boosters must share the feature layout (the same training columns); bins shared through
+    one ``lgb.Dataset`` keep the union of their thresholds at most ``max_bin`` per feature.
+    """
+    import lightgbm as lgb
+
+    k = len(boosters)
+    header = tail = None
+    body = []
+    for booster, n in zip(boosters, iterations):
+        text = booster.model_to_string(num_iteration=n)
+        start, end = text.index("\nTree=") + 1, text.index("end of trees")
+        if header is None:
+            header = re.sub(r"(?m)^tree_sizes=.*\n", "", text[:start])
+            tail = text[end:]
+        for block in re.split(r"(?m)^Tree=\d+\n", text[start:end])[1:]:
+            body.append(re.sub(r"(?m)^leaf_value=(.*)$",
+                               lambda m: "leaf_value=" + " ".join(repr(float(v) / k) for v in m.group(1).split()),
+                               block, count=1))
+    return lgb.Booster(model_str=header + "".join(f"Tree={t}\n{b}" for t, b in enumerate(body)) + tail)
 
 
 def _grid(j: int, X: np.ndarray, cats: set, thresholds: set) -> tuple[np.ndarray, np.ndarray]:
@@ -253,7 +276,7 @@ def build_tables(booster, X: np.ndarray, categorical: list[int], num_iteration: 
                 pair_keep[pair_index[tuple(sorted(feats))]].setdefault(t, set()).add(leaf)
             elif feats:
                 raise RuntimeError(f"tree {t} has a leaf on features {sorted(feats)}, outside the interaction groups")
-    thresholds = _split_thresholds(booster, d)
+    thresholds = blocks.thresholds(d)
     grids = {j: _grid(j, X, cats, thresholds[j]) for j in range(d)}
     ref = float(booster.predict(np.full((1, d), np.nan), raw_score=True, num_iteration=num_iteration)[0])
     sizes = [len(grids[j][1]) + 1 for j in range(d)]  # +1: the missing value

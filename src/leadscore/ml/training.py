@@ -53,7 +53,7 @@ from .evaluation import evaluate
 from .explain import GRADE_CUTOFFS
 from .features import FeatureBuilder
 from .features.schema import CREATED_AT, DEFAULT_NA_VALUES, NAT, as_of_ns, column_ns
-from .gam import AdditiveBoostingClassifier
+from .gam import AdditiveBoostingClassifier, outer_bag_count
 from .leakage import LeakageGuard
 from .metrics import binary_metrics, choose_threshold
 from .model import ConversionModel
@@ -84,6 +84,8 @@ class TrainingConfig:
     # GA²M: up to this many screened feature pairs get a 2-D term (gam.py); several values = chosen by the
     # out-of-fold ROC AUC of the CV on the training data (the first one above cv_max_rows, where there is no CV)
     interaction_pairs: int | tuple[int, ...] = (8, 16)
+    # outer bags averaged into one GA²M (gam.py); None = by data size (gam.outer_bag_count: 8 up to 250,000 leads)
+    outer_bags: int | None = None
     class_weight: str | None = None  # None, "auto" (sqrt re-weighting below 20 % positives) or "balanced"
     calibration: str = "auto"  # "auto", "sigmoid" or "isotonic"
     threshold_metric: str = "accuracy"  # "accuracy" or "f1"
@@ -151,13 +153,16 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
 
     candidates = _pair_candidates(cfg.interaction_pairs)
     chosen = {"pairs": candidates[0], "cv_roc_auc": {}}
+    n_bags = outer_bag_count(len(leads)) if cfg.outer_bags is None else max(1, int(cfg.outer_bags))
+    # bagged: every bag early-stops on its own left-out rows, so no round count is carried over from the CV
+    bagged = n_bags > 1
 
     def gam(**kw) -> AdditiveBoostingClassifier:
         return AdditiveBoostingClassifier(
             n_estimators=kw.get("n_estimators", cfg.n_estimators), learning_rate=cfg.learning_rate,
             num_leaves=cfg.num_leaves, min_child_samples=cfg.min_child_samples, reg_lambda=cfg.reg_lambda,
             early_stopping_rounds=cfg.early_stopping_rounds, scale_pos_weight=weight, n_jobs=cfg.n_jobs,
-            max_pairs=kw.get("max_pairs", chosen["pairs"]), random_state=cfg.seed)
+            max_pairs=kw.get("max_pairs", chosen["pairs"]), n_bags=n_bags, random_state=cfg.seed)
 
     def subset(rows):
         ix = interactions
@@ -181,19 +186,21 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
             Xt = fb.fit_transform(Lt, It, yt, as_of=att)
             Xv = fb.transform(Lv, Iv, as_of=atv)
             for c in candidates:  # same folds and features for every candidate pair count
-                m = gam(max_pairs=c).fit(Xt.to_numpy(), yt, eval_set=(Xv.to_numpy(), yv),
+                m = gam(max_pairs=c).fit(Xt.to_numpy(), yt, eval_set=None if bagged else (Xv.to_numpy(), yv),
                                          categorical_features=fb.categorical_features_)
-                fold_models[c].append((te, Xv.to_numpy(), m.booster_))
-                iters[c].append(m.best_iteration_)
+                fold_models[c].append((te, Xv.to_numpy(), m))
+                iters[c] += m.bag_iterations_
         oofs, rounds = {}, {}
         for c in candidates:
             rounds[c] = max(10, int(np.mean(iters[c])))
-            # out-of-fold scores at the *common* round count that the final model will use, so the
-            # calibrator sees the same score scale (fold models stopped at different rounds)
             oofs[c] = np.empty(len(old))
-            for te, Xv_, booster in fold_models[c]:
-                oofs[c][te] = booster.predict(Xv_, raw_score=True,
-                                              num_iteration=min(rounds[c], booster.current_iteration()))
+            for te, Xv_, m in fold_models[c]:
+                if bagged:  # the fold's own model as it is: its bags never saw the fold's held-out rows
+                    oofs[c][te] = m.decision_function(Xv_)
+                else:  # at the *common* round count that the final model will use, so the calibrator sees
+                    # the same score scale (fold models stopped at different rounds)
+                    oofs[c][te] = m.booster_.predict(Xv_, raw_score=True,
+                                                     num_iteration=min(rounds[c], m.booster_.current_iteration()))
             chosen["cv_roc_auc"][c] = float(roc_auc_score(y_old, oofs[c]))
         # best out-of-fold ROC AUC; a tie goes to fewer pairs
         chosen["pairs"] = max(candidates, key=lambda c: (round(chosen["cv_roc_auc"][c], 6), -c))
@@ -202,7 +209,8 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
         fb_old = builder()
         X_old = fb_old.fit_transform(L_old, I_old, y_old, as_of=at_old)
         X_new = fb_old.transform(L_new, I_new, as_of=at_new)
-        m_old = gam(n_estimators=n_iter).fit(X_old.to_numpy(), y_old, categorical_features=fb_old.categorical_features_)
+        m_old = gam(n_estimators=cfg.n_estimators if bagged else n_iter).fit(
+            X_old.to_numpy(), y_old, categorical_features=fb_old.categorical_features_)
         cal_old = Calibrator(cfg.calibration, random_state=cfg.seed).fit(oof, y_old)
         thr_old = choose_threshold(y_old, cal_old.transform(oof), cfg.threshold_metric)
         cv_metrics = _cross_fitted_metrics(oof, y_old, cfg)
@@ -213,7 +221,7 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
         X_new = fb_old.transform(L_new, I_new, as_of=at_new)
         m_old = gam().fit(X_old.to_numpy(), y_old, eval_set=(X_new.to_numpy(), y_new),
                           categorical_features=fb_old.categorical_features_)
-        n_iter = m_old.best_iteration_
+        n_iter = int(np.mean(m_old.bag_iterations_))
         raw_new = m_old.decision_function(X_new.to_numpy())
         cal_old = Calibrator(cfg.calibration, random_state=cfg.seed).fit(raw_new, y_new)
         thr_old = choose_threshold(y_new, cal_old.transform(raw_new), cfg.threshold_metric)
@@ -245,7 +253,10 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
         report("final model on all leads", 0.85)
         final_fb = builder()
         X_all = final_fb.fit_transform(leads, interactions, y, as_of=at)
-        final_m = gam(n_estimators=n_iter).fit(X_all.to_numpy(), y, categorical_features=final_fb.categorical_features_)
+        final_m = gam(n_estimators=cfg.n_estimators if bagged else n_iter).fit(
+            X_all.to_numpy(), y, categorical_features=final_fb.categorical_features_)
+        if bagged:
+            n_iter = int(np.mean(final_m.bag_iterations_))
         raw_new = m_old.decision_function(X_new.to_numpy())
         raw_all, y_all = np.concatenate([oof, raw_new]), np.concatenate([y_old, y_new])
     calibrator = Calibrator(cfg.calibration, random_state=cfg.seed).fit(raw_all, y_all)
@@ -253,6 +264,7 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
     meta.update(
         model_kind="gam", fallback_reason=None, feature_names=list(final_fb.feature_names_),
         excluded_columns=dict(final_fb.excluded_columns_), best_iteration=int(n_iter),
+        outer_bags=n_bags, bag_iterations=[int(v) for v in final_m.bag_iterations_],
         params=final_m.lgb_params(len(final_fb.feature_names_)) | {"interaction_constraints": _groups_text(
             final_m, final_fb.feature_names_)},
         interaction_pairs=[[final_fb.feature_names_[a], final_fb.feature_names_[b]] for a, b in final_m.pairs_],
