@@ -198,12 +198,12 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     @staticmethod
-    def _valid(eval_set, reference, cats):
+    def _valid(eval_set, reference, cats, params=None):
         import lightgbm as lgb
 
         Xv, yv = eval_set
         return lgb.Dataset(np.asarray(Xv, dtype=np.float64), np.asarray(yv, dtype=np.float64),
-                           reference=reference, categorical_feature=cats or "auto")
+                           reference=reference, categorical_feature=cats or "auto", params=params)
 
     def _fit_bags(self, X, y, eval_set, cats, sample_weight, params):
         """Outer bagging (as InterpretML's EBM): ``n_bags`` GA²Ms, each on a stratified ``bag_fraction``
@@ -224,7 +224,7 @@ class AdditiveBoostingClassifier(ClassifierMixin, BaseEstimator):
             rows, out = train_test_split(np.arange(n), train_size=self.bag_fraction, stratify=stratify,
                                          random_state=self.random_state + b)
             train = full.subset(np.sort(rows)).construct()
-            valid = self._valid(eval_set, full, cats) if eval_set is not None else full.subset(np.sort(out))
+            valid = self._valid(eval_set, full, cats, params) if eval_set is not None else full.subset(np.sort(out))
             work.append((b, train, valid.construct()))
 
         def one(item):

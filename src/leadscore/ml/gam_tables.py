@@ -227,6 +227,20 @@ def average_boosters(boosters, iterations):
     return lgb.Booster(model_str=header + "".join(f"Tree={t}\n{b}" for t, b in enumerate(body)) + tail)
 
 
+def _as_read(t: float) -> float:
+    """The threshold that sends x left iff LightGBM does, for raw x (LightGBM reads |x| <= 1e-35 as 0).
+
+    A split ``x' <= t`` with t in [-1e-35, 0) sends left exactly x < -1e-35, and with t in [0, 1e-35]
+    exactly x <= 1e-35; other thresholds act on x as on x'. With these, searchsorted on the raw value
+    matches LightGBM at every point of the zero band, at no cost per lookup.
+    """
+    if -_ZERO <= t < 0.0:
+        return float(np.nextafter(-_ZERO, -np.inf))
+    if 0.0 <= t <= _ZERO:
+        return _ZERO
+    return t
+
+
 def _grid(j: int, X: np.ndarray, cats: set, thresholds: set) -> tuple[np.ndarray, np.ndarray]:
     """(thresholds, one point per slot) of feature j: a slot per interval between thresholds, or
     every seen code + one for unseen codes (no thresholds)."""
@@ -276,7 +290,7 @@ def build_tables(booster, X: np.ndarray, categorical: list[int], num_iteration: 
                 pair_keep[pair_index[tuple(sorted(feats))]].setdefault(t, set()).add(leaf)
             elif feats:
                 raise RuntimeError(f"tree {t} has a leaf on features {sorted(feats)}, outside the interaction groups")
-    thresholds = blocks.thresholds(d)
+    thresholds = [{_as_read(t) for t in ts} for ts in blocks.thresholds(d)]
     grids = {j: _grid(j, X, cats, thresholds[j]) for j in range(d)}
     ref = float(booster.predict(np.full((1, d), np.nan), raw_score=True, num_iteration=num_iteration)[0])
     sizes = [len(grids[j][1]) + 1 for j in range(d)]  # +1: the missing value
