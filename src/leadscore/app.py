@@ -66,6 +66,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         docs_url="/docs",
     )
     problems.install(app)
+    from leadscore.scoring.fast_read import CachedScoreMiddleware
+
+    app.add_middleware(CachedScoreMiddleware)  # inside security and metrics: they see its answers too
     security.install(app)  # rate-limit headers, usage counting, error docs in OpenAPI
     metrics.install(app)  # outermost: times everything, serves /metrics
     _health_routes(app)

@@ -59,17 +59,23 @@ def problem_response(
     errors: list[dict[str, Any]] | None = None,
     headers: dict[str, str] | None = None,
 ) -> JSONResponse:
+    body = problem_document(status, detail, request.url.path, title=title, type_=type_, errors=errors)
+    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_document(status: int, detail: str, instance: str, *, title: str | None = None,
+                     type_: str = "about:blank", errors: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": type_,
         "title": title or HTTPStatus(status).phrase,
         "status": status,
         "detail": detail,
-        "instance": request.url.path,
+        "instance": instance,
     }
     if errors:
         # Every field error has the same shape (field, message, type), whoever raised it.
         body["errors"] = [{"type": "value_error", **error} for error in errors]
-    return JSONResponse(jsonable_encoder(body), status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return body
 
 
 def _validation_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

@@ -1,0 +1,144 @@
+"""Stateless scoring in batches gives what the single-lead path gives, and one bad request fails alone."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+
+import pandas as pd
+import pytest
+
+from leadscore.leads.frames import naive_utc
+from leadscore.ml import TrainingConfig, train_conversion_model
+from leadscore.ml.synthetic import make_leads
+from leadscore.scoring.schemas import ScoreRequest
+from leadscore.scoring.stateless import StatelessBatcher, score_requests
+
+NOW = pd.Timestamp("2025-01-15 12:00:00", tz="UTC").to_pydatetime()
+FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "postcode", "pre_approved", "consent_email")
+
+
+@pytest.fixture(scope="module")
+def world():
+    leads, ix, y, closed = make_leads(1200, mean_interactions=8, seed=3)
+    model = train_conversion_model(leads, y, ix, closed_at=closed, config=TrainingConfig(seed=1, cv_folds=3))
+    assert model.kind != "rules"  # the GA²M, with interaction features: the interesting case
+    return leads, ix, model
+
+
+def _payload(lead: dict, interactions: pd.DataFrame, n: int) -> dict:
+    item: dict = {"ref": f"lead-{n}", "created_at": lead["created_at"].isoformat() + "Z"}
+    for name in FIELDS:
+        value = lead[name]
+        if not (isinstance(value, float) and math.isnan(value)):
+            item[name] = value.item() if hasattr(value, "item") else value
+    for name in ("bedrooms", "timeline_months"):
+        if not math.isnan(lead[name]):
+            item[name] = int(lead[name])
+    item["attributes"] = {"utm_campaign": lead["utm_campaign"], "Budget Band": lead["Budget Band"],
+                          "message": lead["message"]}
+    if n % 5 == 1:
+        item.pop("price_max", None)  # missing fields and attributes: NaN in a frame, None one by one
+        del item["attributes"]["Budget Band"]
+    rows = [] if n % 7 == 3 else interactions[interactions["lead_id"] == lead["lead_id"]].to_dict("records")
+    item["interactions"] = [{
+        "type": r["type"], "occurred_at": r["occurred_at"].isoformat() + "Z", "channel": r["channel"],
+        "direction": r["direction"],
+        **({"listing_price": r["listing_price"]} if not math.isnan(r["listing_price"]) else {}),
+        **({"listing_postcode": r["listing_postcode"]} if isinstance(r["listing_postcode"], str) else {}),
+    } for r in rows]
+    return item
+
+
+def _requests(leads: pd.DataFrame, ix: pd.DataFrame, sizes: list[int]) -> list[ScoreRequest]:
+    out, n = [], 0
+    for size in sizes:
+        items = []
+        for _ in range(size):
+            items.append(_payload(leads.iloc[n].to_dict(), ix, n))
+            n += 1
+        out.append(ScoreRequest.model_validate({"dataset": "default", "leads": items}))
+    return out
+
+
+def _one_by_one(request: ScoreRequest, model) -> list[dict]:
+    """The online path, as the API used it before batching: score_one per lead."""
+    results = []
+    for item in request.leads:
+        record = item.model_dump(exclude={"ref", "interactions", "attributes"})
+        record.update(item.attributes or {})
+        record["created_at"] = naive_utc(item.created_at) if item.created_at else None
+        interactions = [{**i.model_dump(), "occurred_at": naive_utc(i.occurred_at)} for i in item.interactions]
+        r = model.score_one(record, interactions, as_of=naive_utc(NOW))
+        results.append({"ref": item.ref, "probability": r.probability, "score": round(r.score), "grade": r.grade,
+                        "base_score": r.base_score, "top_positive": r.top_positive, "top_negative": r.top_negative})
+    return results
+
+
+def test_a_batch_of_requests_scores_as_each_lead_alone(world):
+    leads, ix, model = world
+    requests = _requests(leads, ix, [1, 5, 1, 13])
+    batched = score_requests(requests, model, NOW)
+    assert [len(r) for r in batched] == [1, 5, 1, 13]
+    for request, results in zip(requests, batched):
+        for got, want in zip(results, _one_by_one(request, model)):
+            got = got.model_dump()
+            assert got["ref"] == want["ref"] and got["score"] == want["score"] and got["grade"] == want["grade"]
+            assert got["probability"] == pytest.approx(want["probability"], abs=1e-9)
+            assert got["base_score"] == pytest.approx(want["base_score"], abs=1e-9)
+            for side in ("top_positive", "top_negative"):
+                assert [(r["feature"], r["sentence"]) for r in got[side]] == \
+                       [(r["feature"], r["sentence"]) for r in want[side]]
+                assert [r["points"] for r in got[side]] == pytest.approx([r["points"] for r in want[side]])
+
+
+def test_concurrent_requests_are_answered_each_with_its_own_leads(world):
+    leads, ix, model = world
+    requests = _requests(leads, ix, [2] * 12)
+    batcher = StatelessBatcher()
+
+    async def all_at_once() -> list[bytes]:
+        return await asyncio.gather(*(batcher.score(r, 7, model) for r in requests))
+
+    try:
+        bodies = asyncio.run(all_at_once())
+    finally:
+        batcher.close()
+    alone = score_requests(requests, model, None)
+    for request, body, expected in zip(requests, bodies, alone):
+        document = __import__("json").loads(body)
+        assert document["model_version_id"] == 7
+        assert [r["ref"] for r in document["results"]] == [item.ref for item in request.leads]
+        assert [r["score"] for r in document["results"]] == [r.score for r in expected]
+
+
+class Fussy:
+    """A model that cannot score postcode 'boom' (stands in for any failure inside one request)."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+
+    def score(self, frame, interactions, as_of):  # noqa: ANN001, ANN201
+        if (frame["postcode"] == "boom").any():
+            raise ValueError("cannot score postcode boom")
+        return self.model.score(frame, interactions, as_of=as_of)
+
+
+def test_a_failing_request_fails_alone(world):
+    leads, ix, model = world
+    good_a, bad, good_b = _requests(leads, ix, [2, 1, 3])
+    bad.leads[0].postcode = "boom"
+    batcher = StatelessBatcher()
+    fussy = Fussy(model)
+
+    async def together() -> list:
+        return await asyncio.gather(*(batcher.score(r, 1, fussy) for r in (good_a, bad, good_b)),
+                                    return_exceptions=True)
+
+    try:
+        outcomes = asyncio.run(together())
+    finally:
+        batcher.close()
+    assert isinstance(outcomes[1], ValueError) and "boom" in str(outcomes[1])
+    assert isinstance(outcomes[0], bytes) and isinstance(outcomes[2], bytes)
+    assert b'"ref":"lead-0"' in outcomes[0] and b'"ref":"lead-5"' in outcomes[2]
