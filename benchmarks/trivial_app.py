@@ -1,4 +1,4 @@
-"""The baseline of benchmarks/run_api.py: the smallest useful FastAPI endpoint."""
+"""The baseline of benchmarks/run_api.py: the smallest useful FastAPI endpoint (as FastAPI's tutorial writes it)."""
 
 from fastapi import FastAPI
 
@@ -6,5 +6,5 @@ app = FastAPI()
 
 
 @app.get("/ping")
-def ping() -> dict[str, bool]:
+async def ping() -> dict[str, bool]:
     return {"ok": True}
