@@ -55,6 +55,37 @@ def test_a_burst_of_waiting_connections_is_accepted_within_a_few_loop_iterations
         socket.create_connection(("127.0.0.1", port), timeout=1)
 
 
+def test_a_bound_socket_handed_over_is_listened_on_and_served():
+    # uvicorn --workers N binds one socket in the parent and gives each worker the bound,
+    # not yet listening, socket: create_server(sock=...) must listen, as asyncio's does.
+    loop = new_event_loop()
+    made: list[asyncio.BaseTransport] = []
+    Counting.made = made
+    bound = socket.socket()
+    bound.bind(("127.0.0.1", 0))
+
+    async def scenario() -> int:
+        server = await loop.create_server(Counting, sock=bound, backlog=64)
+        clients = [socket.create_connection(bound.getsockname(), timeout=2) for _ in range(3)]
+        for _ in range(20):
+            if len(made) == 3:
+                break
+            await asyncio.sleep(0.01)
+        for client in clients:
+            client.close()
+        server.close()
+        await server.wait_closed()
+        return len(made)
+
+    try:
+        assert loop.run_until_complete(scenario()) == 3
+    finally:
+        for transport in made:
+            transport.close()
+        loop.run_until_complete(asyncio.sleep(0))
+        loop.close()
+
+
 def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

@@ -93,6 +93,7 @@ class BatchAcceptLoop(uvloop.Loop):  # type: ignore[misc]  # uvloop ships no stu
                             **kwargs: Any) -> Any:
         if ssl is None and not kwargs.get("reuse_port"):
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+                sock.listen(backlog)  # as asyncio does: uvicorn's worker processes get a bound socket only
                 return BatchAcceptServer(self, sock, protocol_factory)
             if sock is None and port is not None:
                 listening = _listen(host, port, backlog)

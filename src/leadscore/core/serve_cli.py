@@ -44,6 +44,10 @@ def serve_command(
         access_log=False,
         loop=_event_loop(),
         backlog=4096,  # a burst of 1,000+ clients fits in the accept queue
+        # uvicorn kills a worker process that does not answer its health ping within this time;
+        # a new worker first re-imports this CLI (with scikit-learn and pandas: ~7 s on 2 loaded
+        # cores), before it can answer, so the default 5 s killed every worker in a loop.
+        timeout_worker_healthcheck=60,
     )
 
 
