@@ -12,7 +12,7 @@ from leadscore.leads.frames import naive_utc
 from leadscore.ml import TrainingConfig, train_conversion_model
 from leadscore.ml.synthetic import make_leads
 from leadscore.scoring.schemas import ScoreRequest
-from leadscore.scoring.stateless import StatelessBatcher, score_requests
+from leadscore.scoring.stateless import VECTORISE_FROM, StatelessBatcher, online, score_requests, vectorised
 
 NOW = pd.Timestamp("2025-01-15 12:00:00", tz="UTC").to_pydatetime()
 FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "postcode", "pre_approved", "consent_email")
@@ -61,28 +61,15 @@ def _requests(leads: pd.DataFrame, ix: pd.DataFrame, sizes: list[int]) -> list[S
     return out
 
 
-def _one_by_one(request: ScoreRequest, model) -> list[dict]:
-    """The online path, as the API used it before batching: score_one per lead."""
-    results = []
-    for item in request.leads:
-        record = item.model_dump(exclude={"ref", "interactions", "attributes"})
-        record.update(item.attributes or {})
-        record["created_at"] = naive_utc(item.created_at) if item.created_at else None
-        interactions = [{**i.model_dump(), "occurred_at": naive_utc(i.occurred_at)} for i in item.interactions]
-        r = model.score_one(record, interactions, as_of=naive_utc(NOW))
-        results.append({"ref": item.ref, "probability": r.probability, "score": round(r.score), "grade": r.grade,
-                        "base_score": r.base_score, "top_positive": r.top_positive, "top_negative": r.top_negative})
-    return results
-
-
 def test_a_batch_of_requests_scores_as_each_lead_alone(world):
     leads, ix, model = world
-    requests = _requests(leads, ix, [1, 5, 1, 13])
-    batched = score_requests(requests, model, NOW)
-    assert [len(r) for r in batched] == [1, 5, 1, 13]
-    for request, results in zip(requests, batched):
-        for got, want in zip(results, _one_by_one(request, model)):
-            got = got.model_dump()
+    requests = _requests(leads, ix, [1, 5, 1, 20])
+    now = naive_utc(NOW)
+    batched, alone = vectorised(requests, model, now), online(requests, model, now)
+    assert [len(r) for r in batched] == [len(r) for r in alone] == [1, 5, 1, 20]
+    for got_request, want_request in zip(batched, alone):
+        for got, want in zip(got_request, want_request):
+            got, want = got.model_dump(), want.model_dump()
             assert got["ref"] == want["ref"] and got["score"] == want["score"] and got["grade"] == want["grade"]
             assert got["probability"] == pytest.approx(want["probability"], abs=1e-9)
             assert got["base_score"] == pytest.approx(want["base_score"], abs=1e-9)
@@ -90,6 +77,12 @@ def test_a_batch_of_requests_scores_as_each_lead_alone(world):
                 assert [(r["feature"], r["sentence"]) for r in got[side]] == \
                        [(r["feature"], r["sentence"]) for r in want[side]]
                 assert [r["points"] for r in got[side]] == pytest.approx([r["points"] for r in want[side]])
+    # score_requests picks the path by size; either way the answer is the same.
+    assert sum(len(r.leads) for r in requests) >= VECTORISE_FROM > len(requests[3].leads) - 18
+    assert [[s.model_dump() for s in r] for r in score_requests(requests, model, NOW)] == \
+           [[s.model_dump() for s in r] for r in batched]
+    assert [s.model_dump() for s in score_requests(requests[:1], model, NOW)[0]] == \
+           [s.model_dump() for s in alone[0]]
 
 
 def test_concurrent_requests_are_answered_each_with_its_own_leads(world):
@@ -122,6 +115,11 @@ class Fussy:
         if (frame["postcode"] == "boom").any():
             raise ValueError("cannot score postcode boom")
         return self.model.score(frame, interactions, as_of=as_of)
+
+    def score_one(self, lead, interactions, as_of):  # noqa: ANN001, ANN201
+        if lead.get("postcode") == "boom":
+            raise ValueError("cannot score postcode boom")
+        return self.model.score_one(lead, interactions, as_of=as_of)
 
 
 def test_a_failing_request_fails_alone(world):
