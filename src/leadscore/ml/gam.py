@@ -20,6 +20,14 @@ but every *leaf* is reached by tests on one feature or one pair. So each leaf
 is assigned to the term its path tests (``_TreeBlocks``); a term's function is
 the booster with every other leaf zeroed, which is exact by construction.
 
+**Outer bags** (``n_bags``, as InterpretML's EBM): ``n_bags`` GA²Ms, each on a
+stratified 85 % of the rows and early-stopped on the other 15 % (or on the
+eval set), share the screened pairs and one LightGBM binning; their trees,
+with leaf values divided by ``n_bags``, form one booster (``average_boosters``),
+decomposed into tables like any other. The average of additive models is
+additive with the same terms, and shared bins keep at most ``max_bin``
+thresholds per feature, so scoring costs the same. How many: ``outer_bag_count``.
+
 Tables and the per-feature split of pair terms: ``gam_tables.py``.
 
 Cost/benefit, measured in 5-fold CV on the shared datasets

@@ -13,8 +13,12 @@ Procedure (all seeded by ``TrainingConfig.seed``):
 4. Stratified k-fold CV on the older part: each fold fits the feature builder
    (out-of-fold target encoding) and the boosted GA²M (``gam.py``: one feature
    per tree plus ``interaction_pairs`` feature pairs screened on that fold's
-   training rows) with early stopping; yields out-of-fold scores and the
-   number of boosting rounds.
+   training rows); yields out-of-fold scores. With outer bags (``outer_bags``,
+   by default ``gam.outer_bag_count``: 8 up to 250,000 leads) the GA²M is the
+   average of several, each early-stopped on its own left-out rows, so the
+   fold's held-out rows are never used for stopping and no round count is
+   carried over; with one bag, each fold early-stops on its held-out rows and
+   the mean round count is used below.
 5. A model trained on the whole older part scores the holdout. Its calibrator
    (Platt or isotonic, chosen by CV log loss, ``calibration.py``) and
    threshold come from the out-of-fold scores only, so the holdout report is
@@ -24,7 +28,7 @@ Procedure (all seeded by ``TrainingConfig.seed``):
    fitted on all out-of-sample scores (CV + holdout).
 
 Above ``cv_max_rows`` leads, steps 4-6 shrink to one model trained on the
-older part with early stopping on the holdout, calibrated by cross-fitting on
+older part with early stopping on the holdout (every bag stops on it), calibrated by cross-fitting on
 the holdout (k-fold CV on millions of leads buys nothing but time).
 
 Class imbalance is handled by calibrated probabilities plus a threshold
