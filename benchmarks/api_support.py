@@ -59,10 +59,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _renice(nice: int) -> None:
+    os.nice(nice)
+    # With the kernel's autogroup scheduling on, a new session is its own group and nice counts
+    # only inside it; the group's own nice value is what weighs against the other processes.
+    try:
+        with open("/proc/self/autogroup", "w") as group:
+            group.write(str(nice))
+    except OSError:
+        pass
+
+
 def start(cmd: list[str], env: dict[str, str], log: Path, nice: int = 0) -> subprocess.Popen:
     handle = log.open("w")
     return subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True,
-                            preexec_fn=(lambda: os.nice(nice)) if nice else None)
+                            preexec_fn=(lambda: _renice(nice)) if nice else None)
 
 
 def stop(process: subprocess.Popen | None) -> None:

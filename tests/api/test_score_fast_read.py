@@ -106,3 +106,20 @@ def test_over_the_rate_the_fast_path_refuses_as_the_route_does(api, scored_lead,
     assert fast.json() == by_route.json()
     assert "rate limit of 2/minute exceeded" in fast.json()["detail"]
     assert int(fast.headers["retry-after"]) >= 1 and fast.headers["ratelimit-remaining"] == "0"
+
+
+def test_an_unavailable_cache_is_a_503_not_a_500(api, scored_lead, answered, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    c, services = api.client, api.client.app.state.services
+    c.get(f"/v1/leads/{scored_lead}/score", headers=api.read)  # validates the key in this process
+
+    async def saturated(key: str) -> bytes:
+        raise RedisConnectionError("No connection available.")
+
+    monkeypatch.setattr(services.cache, "aget_json", saturated)
+    answer = c.get(f"/v1/leads/{scored_lead}/score", headers=api.read)
+    assert answered[-1] is False  # the fast path handed it over
+    assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+    assert answer.headers["content-type"] == "application/problem+json"
+    assert "score cache is unavailable (ConnectionError)" in answer.json()["detail"]

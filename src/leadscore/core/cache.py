@@ -189,12 +189,14 @@ class RedisCache:
         self._async.clear()  # their loops are closing too; the sockets go with them
 
 
-def async_redis_pool(url: str, *, max_connections: int = 64) -> Any:
-    """A bounded pool for redis.asyncio: 1,000 concurrent requests share 64 connections.
+def async_redis_pool(url: str, *, max_connections: int = 256) -> Any:
+    """A bounded pool for redis.asyncio: 1,000 concurrent requests share 256 connections.
 
     The default pool opens a connection per concurrent caller without limit, and
     opening one is costly (redis-py reads package metadata for each): under load
-    that cost dominated a cached read. Callers past the limit wait (up to 2 s).
+    that cost dominated a cached read. Callers past the limit wait (up to 2 s). With
+    64, a saturated event loop (each await lasting a loop iteration, tens of ms) held
+    every connection and waiting callers timed out; the bound only needs to cap growth.
     """
     import redis.asyncio
 

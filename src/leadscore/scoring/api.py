@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query, Request
+from redis.exceptions import RedisError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
@@ -33,7 +34,11 @@ async def get_score(lead_id: LeadId, services: ServicesDep, principal: ReadKey, 
     # before routing. Here on a hit it stays on the event loop and sends the cached JSON as it
     # is (no thread hop, no parse/validate/serialise round); the cache only ever holds what
     # load_score built, which has ScoreRead's shape (tests check both paths).
-    raw = None if request.scope.get(MISSED) else await services.cache.aget_json(cache_key(lead_id))
+    try:
+        raw = None if request.scope.get(MISSED) else await services.cache.aget_json(cache_key(lead_id))
+    except (OSError, RedisError) as exc:  # unreachable, or every pooled connection busy under overload
+        raise Problem(503, f"the score cache is unavailable ({type(exc).__name__}); retry shortly",
+                      headers={"Retry-After": "1"}) from exc
     if raw is None:
         raw = await run_in_threadpool(_load_and_cache, services, lead_id)
     return Response(raw, media_type="application/json")

@@ -55,7 +55,10 @@ class CachedScoreMiddleware:
         principal = guard.cached_principal(key) if key else None
         if principal is None or not principal.allows("read"):
             return False
-        raw = await services.cache.aget_json(cache_key(lead_id))
+        try:
+            raw = await services.cache.aget_json(cache_key(lead_id))
+        except Exception:  # the cache is unreachable or saturated: the route answers (503)
+            return False
         if raw is None:
             scope[MISSED] = True
             return False

@@ -139,3 +139,31 @@ def test_unix_socket_urls_are_translated():
     assert limits_uri(None) == "memory://"
     assert limits_uri("unix:///run/redis.sock") == "redis+unix:///run/redis.sock"
     assert limits_uri("rediss://h:6380/1") == "rediss://h:6380/1"
+
+
+def test_in_process_limiter_does_not_start_a_thread_per_request(monkeypatch):
+    # limits' MemoryStorage started a 10 ms sweeper thread on nearly every hit, and starting a
+    # thread holds the API's event loop until it runs.
+    import threading
+    import time
+
+    started: list[threading.Thread] = []
+    original = threading.Thread.start
+
+    def counting(thread: threading.Thread) -> None:
+        started.append(thread)
+        original(thread)
+
+    limiter = RateLimiter(None)
+    monkeypatch.setattr(threading.Thread, "start", counting)
+    for _ in range(200):
+        assert limiter.hit("quiet", "1000/second").allowed
+        time.sleep(0.002)  # longer than the old sweeper's life: each hit would start a new one
+    assert len(started) <= 1
+    # Counters still expire: a spent one-second window is available again after it.
+    for _ in range(3):
+        limiter.hit("spent", "3/second")
+    assert not limiter.hit("spent", "3/second").allowed
+    time.sleep(2.1)
+    assert limiter.hit("spent", "3/second").allowed
+    limiter.close()
