@@ -51,30 +51,46 @@ class ModelCache:
     def __init__(self, champion_seconds: float = 2.0) -> None:
         self._models: dict[int, Any] = {}
         self._champions: dict[str, tuple[float, int | None]] = {}
+        self._refreshing: set[str] = set()
         self.champion_seconds = champion_seconds
         self._lock = threading.Lock()
 
     def fresh_champion(self, dataset: str) -> tuple[int, Any] | None | bool:
-        """What ``champion`` would return if it needs no database read, else False."""
+        """What ``champion`` would return if it needs no database read, else False.
+
+        Once the answer is older than ``champion_seconds``, one caller re-reads it while the
+        others keep the last answer: under load a thousand requests in flight went stale at
+        the same moment, and each ran the same query (single flight, stale while revalidating).
+        """
         with self._lock:
-            known = self._champions.get(dataset)
-            if known is None or known[0] < time.monotonic():
-                return False
-            if known[1] is None:
-                return None
-            model = self._models.get(known[1])
+            return self._known(dataset)
+
+    def _known(self, dataset: str) -> tuple[int, Any] | None | bool:
+        known = self._champions.get(dataset)
+        if known is None or (known[0] < time.monotonic() and dataset not in self._refreshing):
+            return False
+        if known[1] is None:
+            return None
+        model = self._models.get(known[1])
         return False if model is None else (known[1], model)
 
     def champion(self, sessions: Any, dataset: str) -> tuple[int, Any] | None:
         """(version id, model) of ``dataset``'s champion, or None; a database read only when stale."""
-        found = self.fresh_champion(dataset)
-        if found is not False:
-            return found
-        with session_scope(sessions, write=False) as session:
-            row = registry.get_champion(session, dataset=dataset)
-            found = None if row is None else (row.id, self.get(session, row.id))
         with self._lock:
-            self._champions[dataset] = (time.monotonic() + self.champion_seconds, None if found is None else found[0])
+            found = self._known(dataset)
+            if found is not False:
+                return found
+            self._refreshing.add(dataset)
+        try:
+            with session_scope(sessions, write=False) as session:
+                row = registry.get_champion(session, dataset=dataset)
+                found = None if row is None else (row.id, self.get(session, row.id))
+            with self._lock:
+                self._champions[dataset] = (time.monotonic() + self.champion_seconds,
+                                            None if found is None else found[0])
+        finally:
+            with self._lock:
+                self._refreshing.discard(dataset)
         return found
 
     def get(self, session: Session, version_id: int) -> Any:

@@ -1,0 +1,68 @@
+"""The champion cache: one caller re-reads a stale champion while the others keep the last answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+
+from sqlalchemy import create_engine
+from sqlalchemy.orm import sessionmaker
+
+from leadscore.scoring import tasks
+from leadscore.scoring.tasks import ModelCache
+
+
+def test_a_stale_champion_is_read_once_while_others_keep_the_last_answer(monkeypatch):
+    reads: list[float] = []
+    release = threading.Event()
+
+    def get_champion(session, dataset):  # noqa: ANN001, ANN202
+        reads.append(time.monotonic())
+        if len(reads) > 1:
+            release.wait(5)  # the refresh is slow: everyone else must not wait for it
+        return SimpleNamespace(id=7)
+
+    monkeypatch.setattr(tasks.registry, "get_champion", get_champion)
+    sessions = sessionmaker(create_engine("sqlite://"))
+    cache = ModelCache(champion_seconds=0.05)
+    cache._models[7] = "the model"
+    assert cache.champion(sessions, "demo") == (7, "the model") and len(reads) == 1
+    time.sleep(0.1)  # stale now
+    answers: list[object] = []
+    refresher = threading.Thread(target=lambda: answers.append(cache.champion(sessions, "demo")))
+    refresher.start()
+    while len(reads) < 2:
+        time.sleep(0.005)
+    # While the refresh runs, other callers get the last answer at once, without a read.
+    others = [cache.champion(sessions, "demo") for _ in range(20)] + [cache.fresh_champion("demo")]
+    assert others == [(7, "the model")] * 21 and len(reads) == 2
+    release.set()
+    refresher.join(5)
+    assert answers == [(7, "the model")]
+    assert cache.fresh_champion("demo") == (7, "the model")  # fresh again
+    time.sleep(0.1)
+    assert cache.fresh_champion("demo") is False  # stale, nobody refreshing: the caller must read
+
+
+def test_a_failed_refresh_lets_the_next_caller_try(monkeypatch):
+    calls = []
+
+    def get_champion(session, dataset):  # noqa: ANN001, ANN202
+        calls.append(dataset)
+        if len(calls) == 2:
+            raise RuntimeError("database blinked")
+        return SimpleNamespace(id=3)
+
+    monkeypatch.setattr(tasks.registry, "get_champion", get_champion)
+    sessions = sessionmaker(create_engine("sqlite://"))
+    cache = ModelCache(champion_seconds=0.01)
+    cache._models[3] = "m"
+    cache.champion(sessions, "d")
+    time.sleep(0.05)
+    try:
+        cache.champion(sessions, "d")
+    except RuntimeError:
+        pass
+    assert cache.fresh_champion("d") is False  # not stuck "refreshing" forever
+    assert cache.champion(sessions, "d") == (3, "m") and len(calls) == 3
