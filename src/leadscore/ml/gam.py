@@ -41,13 +41,18 @@ on Maven, where the one-feature constraint regularises. The pipeline picks 8
 or 16 pairs by out-of-fold ROC AUC of its training CV (``training.py``).
 Pipeline versus the previous GAM-only pipeline: X Education all columns
 0.9832 → 0.9851 (accuracy 0.9433 → 0.9506), pre-contact 0.8761 → 0.8795,
-Olist 0.7153 → 0.7174, Maven 0.5755 → 0.5608.
+Olist 0.7153 → 0.7174, Maven 0.5755 → 0.5608. With 8 outer bags (same
+benchmark, 2026-11-27): X Education all columns 0.9851 → 0.9852 (accuracy
+0.9506 → 0.9491), leakage-guard defaults 0.9478 → 0.9483, pre-contact
+0.8795 → 0.8812 (default LightGBM 0.8810), Olist 0.7174 → 0.7180, Maven
+0.5608 → 0.5623; ECE 0.010-0.020. Gains are within one fold standard deviation.
 
 Training cost: one 100-round screening model on ≤ 20,000 rows (about 1 s),
 one extra prediction pass per pair over its (≤ 256 × 256) grid with only that
 pair's trees when the tables are built (under a second for 16 pairs, 40
 features, 600 trees), and, below ``cv_max_rows``, a second GA²M per CV fold
-to choose the pair count. Scoring: 16 pairs add two index searches and two
+to choose the pair count; each GA²M costs one fit per outer bag (20,000
+synthetic leads, whole pipeline, niced on a loaded machine: 40 → 141 s CPU). Scoring: 16 pairs add two index searches and two
 reads per pair (measured on the loaded 2-core machine: 45 µs instead of 16 µs
 per lead for 40 features; 0.28 s instead of 0.17 s per 60,000 leads).
 """
