@@ -11,12 +11,12 @@ from leadscore.ml.gam import BAG_ROW_BUDGET, MAX_OUTER_BAGS, average_boosters, o
 from .test_model import _interaction_data, _probe_rows
 
 
-@pytest.mark.parametrize("rows, bags", [(0, 8), (1_200, 8), (9_240, 8), (250_000, 8), (300_000, 6),
-                                         (500_000, 4), (1_000_000, 2), (1_999_999, 1), (2_000_000, 1),
+@pytest.mark.parametrize("rows, bags", [(0, 8), (1_200, 8), (9_240, 8), (25_000, 8), (30_000, 6),
+                                         (50_000, 4), (100_000, 2), (199_999, 1), (200_000, 1),
                                          (10_000_000, 1)])
 def test_bag_count_rule_gives_the_documented_counts(rows, bags):
-    # documented in gam.py: 8 bags up to 250,000 leads, bags × rows <= 2,000,000 above, never below 1
-    assert (MAX_OUTER_BAGS, BAG_ROW_BUDGET) == (8, 2_000_000)
+    # documented in gam.py: 8 bags up to 25,000 leads, bags × rows <= 200,000 above, never below 1
+    assert (MAX_OUTER_BAGS, BAG_ROW_BUDGET) == (8, 200_000)
     assert outer_bag_count(rows) == bags
 
 
