@@ -219,33 +219,37 @@ def get_guard(request: Request) -> Guard:
     return guard
 
 
+def _read_key(authorization: str | None, api_key: str | None) -> str | Problem:
+    """The key from the two headers we accept, or the 401 that explains why there is none."""
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            return _unauthorized("the Authorization header must be 'Bearer <API key>'")
+        return value.strip()
+    if api_key and api_key.strip():
+        return api_key.strip()
+    return _unauthorized(
+        "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", invalid=False
+    )
+
+
 def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
-    """The key in raw ASGI headers, read as ``_presented_key`` reads it; None if absent or malformed."""
+    """The key in raw ASGI headers, read as the dependency reads it; None if absent or malformed."""
     authorization = api_key = None
     for name, value in headers:
         if name == b"authorization" and authorization is None:
             authorization = value.decode("latin-1")
         elif name == b"x-api-key" and api_key is None:
             api_key = value.decode("latin-1")
-    if authorization:
-        scheme, _, value = authorization.strip().partition(" ")
-        return value.strip() if scheme.lower() == "bearer" and value.strip() else None
-    return api_key.strip() if api_key and api_key.strip() else None
+    found = _read_key(authorization, api_key)
+    return None if isinstance(found, Problem) else found
 
 
 def _presented_key(request: Request) -> str:
-    authorization = request.headers.get("authorization")
-    if authorization:
-        scheme, _, value = authorization.strip().partition(" ")
-        if scheme.lower() != "bearer" or not value.strip():
-            raise _unauthorized("the Authorization header must be 'Bearer <API key>'")
-        return value.strip()
-    key = request.headers.get("x-api-key")
-    if key and key.strip():
-        return key.strip()
-    raise _unauthorized(
-        "an API key is required: send 'Authorization: Bearer <key>' or 'X-API-Key: <key>'", invalid=False
-    )
+    found = _read_key(request.headers.get("authorization"), request.headers.get("x-api-key"))
+    if isinstance(found, Problem):
+        raise found
+    return found
 
 
 def rate_limited(principal: Principal, decision: RateDecision) -> Problem:

@@ -40,9 +40,10 @@ class SecurityMiddleware:
                     # itself (a 429's own) is kept.
                     raw = message.setdefault("headers", [])
                     present = {name.lower() for name, _ in raw}
-                    raw.extend((name.lower().encode("latin-1"), value.encode("latin-1"))
-                               for name, value in context.decision.headers().items()
-                               if name.lower().encode("latin-1") not in present)
+                    for name, value in context.decision.headers().items():
+                        key = name.lower().encode("latin-1")
+                        if key not in present:
+                            raw.append((key, value.encode("latin-1")))
                 if status == 405 and "app" in scope:
                     methods = route_index(scope["app"]).methods.get(route_template(scope))
                     if methods:
