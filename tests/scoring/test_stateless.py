@@ -93,10 +93,7 @@ def test_concurrent_requests_are_answered_each_with_its_own_leads(world):
     async def all_at_once() -> list[bytes]:
         return await asyncio.gather(*(batcher.score(r, 7, model) for r in requests))
 
-    try:
-        bodies = asyncio.run(all_at_once())
-    finally:
-        batcher.close()
+    bodies = asyncio.run(all_at_once())
     alone = score_requests(requests, model, None)
     for request, body, expected in zip(requests, bodies, alone):
         document = __import__("json").loads(body)
@@ -133,10 +130,7 @@ def test_a_failing_request_fails_alone(world):
         return await asyncio.gather(*(batcher.score(r, 1, fussy) for r in (good_a, bad, good_b)),
                                     return_exceptions=True)
 
-    try:
-        outcomes = asyncio.run(together())
-    finally:
-        batcher.close()
+    outcomes = asyncio.run(together())
     assert isinstance(outcomes[1], ValueError) and "boom" in str(outcomes[1])
     assert isinstance(outcomes[0], bytes) and isinstance(outcomes[2], bytes)
     assert b'"ref":"lead-0"' in outcomes[0] and b'"ref":"lead-5"' in outcomes[2]

@@ -189,9 +189,6 @@ class StatelessBatcher:
         batch, self._waiting = self._waiting[:taken], self._waiting[taken:]
         return batch
 
-    def close(self) -> None:
-        """Nothing to release (kept so callers need not know how batches run)."""
-
 
 def _score_batch(batch: list[_Waiting]) -> list[bytes | BaseException]:
     now = utcnow()
