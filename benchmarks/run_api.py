@@ -1,6 +1,7 @@
 """API throughput and latency under wrk, against a trivial FastAPI endpoint measured in the same run.
 
     python benchmarks/run_api.py [--seconds 20] [--connections 1000] [--modes embedded,production]
+                                 [--only trivial,get,post,hooks] [--no-write]
 
 For each mode (embedded: SQLite, in-process cache and queue; production:
 PostgreSQL, Redis, RabbitMQ and a `leadscore worker`), it builds or reuses a
@@ -194,11 +195,16 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
         assert check.status_code == 200, check.text
         common = {"connections": args.connections, "threads": 2}
         print(f"[{mode}] warm-up", flush=True)
-        run_wrk(wrk, "warm", base, scripts / "get.lua", seconds=5, **common)
-        print(f"[{mode}] GET /v1/leads/{{id}}/score", flush=True)
-        results["get"] = run_wrk(wrk, "get", base, scripts / "get.lua", seconds=args.seconds, **common)
-        print(f"[{mode}] POST /v1/score", flush=True)
-        results["post"] = run_wrk(wrk, "post", base, scripts / "post.lua", seconds=args.seconds, **common)
+        run_wrk(wrk, "warm", base, scripts / ("post.lua" if args.only == {"post"} else "get.lua"), seconds=5,
+                **common)
+        if "get" in args.only:
+            print(f"[{mode}] GET /v1/leads/{{id}}/score", flush=True)
+            results["get"] = run_wrk(wrk, "get", base, scripts / "get.lua", seconds=args.seconds, **common)
+        if "post" in args.only:
+            print(f"[{mode}] POST /v1/score", flush=True)
+            results["post"] = run_wrk(wrk, "post", base, scripts / "post.lua", seconds=args.seconds, **common)
+        if "hooks" not in args.only:
+            return results
         print(f"[{mode}] event -> webhook under GET load", flush=True)
         receiver = Receiver()  # subscribed before the load starts
         hook = httpx.post(f"{base}/v1/webhooks", json={"url": receiver.url, "events": ["score.changed"]},
@@ -219,6 +225,8 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
     return results
 
 
+PARTS = ("trivial", "get", "post", "hooks")
+SKIPPED = "not measured"  # a part left out with --only
 TRIVIAL_LOOPS = {  # label -> uvicorn --loop
     "stock uvicorn": "auto",
     "on leadscore serve's loop": "leadscore.core.event_loop:new_event_loop",
@@ -242,11 +250,12 @@ def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1, lo
         stop(server)
 
 
-def row(label: str, r: WrkResult | None, base: WrkResult, workers: int) -> str:
-    if r is None:
-        return f"| {label} | {workers} | failed | | | | |"
+def row(label: str, r: WrkResult | None | str, base: WrkResult | None, workers: int) -> str:
+    if r is None or isinstance(r, str):
+        return f"| {label} | {workers} | {r or 'failed'} | | | | |"
+    versus = f"{r.rps / base.rps:.0%}" if base is not None and base.rps else "n/a"
     return (f"| {label} | {workers} | {r.rps:,.0f} | {r.p50_ms:.0f} | {r.p99_ms:.0f} | "
-            f"{r.errors} / {r.timeouts} / {r.non_2xx} | {r.rps / base.rps:.0%} |")
+            f"{r.errors} / {r.timeouts} / {r.non_2xx} | {versus} |")
 
 
 def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], args: argparse.Namespace, command: str,
@@ -267,13 +276,15 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
              "|---|---:|---:|---:|---:|---|---:|"]
     for workers, variants in sorted(bases.items()):
         for label, result in variants.items():
-            lines.append(row(f"trivial FastAPI `GET /ping`, {label}", result, variants["stock uvicorn"], workers))
+            lines.append(row(f"trivial FastAPI `GET /ping`, {label}", result or SKIPPED, variants["stock uvicorn"],
+                             workers))
     for m in modes:
         base, workers = bases[m["workers"]]["stock uvicorn"], m["workers"]
-        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score`", m.get("get"), base, workers))
-        lines.append(row(f"{m['mode']}: `POST /v1/score` (1 lead, 20 interactions)", m.get("post"), base, workers))
-        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score` while posting events", m.get("get_during_hooks"),
-                         base, workers))
+        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score`", m.get("get", SKIPPED), base, workers))
+        lines.append(row(f"{m['mode']}: `POST /v1/score` (1 lead, 20 interactions)", m.get("post", SKIPPED), base,
+                         workers))
+        lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score` while posting events",
+                         m.get("get_during_hooks", SKIPPED), base, workers))
     lines += ["", "Event to webhook (interactions posted at "
               f"{args.rate:g}/s for {args.seconds} s under the GET load; accepted response -> webhook received; "
               "in production mode `leadscore worker` runs at nice "
@@ -298,8 +309,14 @@ def main() -> None:
                         help="Scheduling priority of `leadscore worker` in production mode (nice value; the "
                         "real-time path competes with wrk and the API for the same 2 cores: in a deployment it "
                         "has its own CPU).")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help=f"Comma-separated parts to measure, of {','.join(PARTS)} (trivial: the baseline "
+                        "endpoint; hooks: event to webhook). A partial run never writes RESULTS.md.")
     parser.add_argument("--no-write", action="store_true", help="Print the section, do not touch RESULTS.md.")
     args = parser.parse_args()
+    args.only = set(args.only.split(","))
+    if args.only - set(PARTS):
+        parser.error(f"--only: unknown parts {sorted(args.only - set(PARTS))}; choose from {','.join(PARTS)}")
     load_before = os.getloadavg()[0]
     wrk = ensure_wrk()
     raise_fd_limit()
@@ -308,16 +325,18 @@ def main() -> None:
     command = "python benchmarks/run_api.py" + "".join(f" {a}" for a in sys.argv[1:])
     mode_names = args.modes.split(",")
     counts = sorted({1 if m == "embedded" else args.production_workers for m in mode_names} | {1})
-    bases = {}
+    bases: dict[int, dict[str, WrkResult | None]] = {}
     for workers in counts:
-        bases[workers] = {}
+        bases[workers] = dict.fromkeys(TRIVIAL_LOOPS)
+        if "trivial" not in args.only:
+            continue
         for label, loop in TRIVIAL_LOOPS.items():
             print(f"trivial endpoint, {workers} worker(s), {label}", flush=True)
             bases[workers][label] = trivial(wrk, args, logs, workers, loop)
     modes = [run_mode(mode, wrk, args, logs) for mode in mode_names]
     section = write_results(bases, modes, args, command, load_before)
     print(section)
-    if not args.no_write:
+    if not args.no_write and args.only == set(PARTS):
         write_section("## API", section)
 
 
