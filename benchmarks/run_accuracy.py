@@ -1,4 +1,7 @@
-"""One command: `python benchmarks/run_accuracy.py` → the '## Accuracy' section of benchmarks/RESULTS.md."""
+"""One command: `python benchmarks/run_accuracy.py` → the '## Accuracy' section of benchmarks/RESULTS.md.
+
+`--dataset NAME` (repeatable) runs only the matching datasets and prints their table; `--help` for more.
+"""
 
 import sys
 from pathlib import Path

@@ -173,17 +173,53 @@ def write_section(text: str, path) -> None:
     path.write_text(new, encoding="utf-8")
 
 
+def parse_args(argv=None):
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="run_accuracy.py",
+        description="5-fold CV of the leadscore pipeline beside the baselines on ../shared/data. With no "
+                    "--dataset, every dataset runs and the '## Accuracy' section of benchmarks/RESULTS.md and "
+                    "benchmarks/accuracy/last_run.json are rewritten (about 50 minutes on 2 cores). With "
+                    "--dataset, only those run and the results are printed (and written to --json if given): "
+                    "RESULTS.md is never partly overwritten, so its rows always come from one run of one code.")
+    parser.add_argument("--dataset", action="append", default=[], metavar="NAME",
+                        help="run only the datasets whose name contains NAME (case-insensitive; repeatable), "
+                             "e.g. 'pre-contact', 'all columns', 'olist', 'maven'")
+    parser.add_argument("--json", metavar="PATH", help="with --dataset: also write the rows as JSON here")
+    parser.add_argument("--list", action="store_true", help="list the dataset names and exit")
+    return parser.parse_args(argv)
+
+
 def main(argv=None) -> int:
     from pathlib import Path
 
+    args = parse_args(argv)
     if not DATA.exists():
         print(f"shared data not found at {DATA}")
         return 1
+    datasets = all_datasets()
+    if args.list:
+        print("\n".join(ds.name for ds in datasets))
+        return 0
+    if args.dataset:
+        wanted = [w.lower() for w in args.dataset]
+        unknown = [w for w in wanted if not any(w in ds.name.lower() for ds in datasets)]
+        if unknown:
+            print(f"no dataset name contains {', '.join(map(repr, unknown))}; names: "
+                  + "; ".join(ds.name for ds in datasets))
+            return 2
+        datasets = [ds for ds in datasets if any(w in ds.name.lower() for w in wanted)]
     started = time.time()
     rows = []
-    for ds in all_datasets():
+    for ds in datasets:
         print(f"{ds.name}: {len(ds.frame)} rows, {ds.y.mean():.1%} converted")
         rows += evaluate_dataset(ds)
+    if args.dataset:  # a subset: printed, never merged into RESULTS.md (its rows would mix code versions)
+        print(render(rows, time.time() - started))
+        if args.json:
+            Path(args.json).write_text(json.dumps(rows, indent=1, default=float), encoding="utf-8")
+        return 0
     (Path(__file__).resolve().parent / "last_run.json").write_text(
         json.dumps(rows, indent=1, default=float), encoding="utf-8")
     out = Path(__file__).resolve().parents[1] / "RESULTS.md"
