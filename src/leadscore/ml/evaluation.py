@@ -5,8 +5,10 @@ expected calibration error (10 equal-width bins), lift and capture in the top
 decile, and accuracy / precision / recall / F1 at the model's threshold. The
 threshold is chosen on held-out (out-of-fold) predictions of the training
 data to maximise accuracy by default (``TrainingConfig.threshold_metric``,
-'accuracy' or 'f1'); each baseline gets its own threshold chosen the same way
-on its own training predictions.
+'accuracy' or 'f1'), as the median of the best cut-offs of bootstrap resamples
+(``metrics.choose_threshold``: steadier than one sample's arg max); each
+baseline gets its own threshold chosen the same way on its own training
+predictions.
 """
 
 from __future__ import annotations
