@@ -15,6 +15,9 @@ from leadscore.core.deps import RuntimeDep
 from leadscore.core.services import Services
 from leadscore.web import api as web
 
+# Outbox rows a worker has not dispatched within this many seconds are sent by the API itself.
+API_OUTBOX_FALLBACK_SECONDS = 5.0
+
 API_DESCRIPTION = """
 Open, explainable lead scoring. Every endpoint except the health checks needs an
 API key in the `Authorization: Bearer <key>` header (create one with
@@ -32,6 +35,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.state.services = active
         app.state.runtime = active.runtime
         app.state.notify_outbox = active.dispatcher.notify
+        if active.settings.broker_url and active.dispatcher.on_postgresql and not active.consumes_in_process:
+            # Production: workers LISTEN for outbox commits and dispatch them at once; this process,
+            # busy serving requests, only sweeps what nobody sent (see core.dispatcher).
+            active.dispatcher.sweep_only_older_than(API_OUTBOX_FALLBACK_SECONDS)
+            app.state.notify_outbox = None
         active.dispatcher.start()
         guard = security.open_guard(app, active)  # key cache, rate limiter, usage flusher
         from leadscore.scoring.tasks import start_cache_warming

@@ -1,32 +1,78 @@
-"""A background thread that moves committed outbox rows to the task queue."""
+"""A background thread that moves committed outbox rows to the task queue.
+
+Three ways to run it, because who should dispatch depends on the process:
+
+- **eager** (default): wake on ``notify()`` (this process just committed work) or
+  every ``interval`` seconds. The embedded mode and commands use this.
+- **listen** (``listen_for_commits``, PostgreSQL): also wake on the
+  ``NOTIFY leadscore_outbox`` every transaction that writes to the outbox sends,
+  whichever process wrote it. A production worker runs this way, so work the
+  API commits reaches RabbitMQ at once from a process that is not busy serving
+  a thousand connections. Measured why: in the API process the dispatcher
+  thread waits for the GIL behind a saturated event loop, and events waited
+  seconds in the outbox under load.
+- **fallback sweep** (``sweep_only_older_than``): dispatch only rows nobody
+  dispatched within that many seconds. The production API runs this way, so
+  nothing waits forever if no worker is listening.
+
+Every mode sweeps on start and every ``interval`` seconds, picking up rows left
+by a process that died between its commit and its dispatch: nothing written to
+the outbox is lost.
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from leadscore.core.outbox import NOTIFY_CHANNEL
 from leadscore.core.queue import TaskQueue, dispatch_outbox
 
 log = logging.getLogger(__name__)
 
+# How long a LISTEN wait blocks before the loop looks at its stop flag again.
+LISTEN_SLICE = 0.25
+# After a failed LISTEN connection, sweep on the interval this long before trying again.
+LISTEN_RETRY = 10.0
+
 
 class OutboxDispatcher:
-    """Wakes on ``notify()`` (a request just committed work) or every ``interval`` seconds.
-
-    The periodic sweep picks up rows left by a process that died between its
-    commit and its own dispatch, so nothing written to the outbox is lost.
-    """
-
     def __init__(self, sessions: sessionmaker[Session], task_queue: TaskQueue, *, interval: float = 1.0) -> None:
         self.sessions = sessions
         self.task_queue = task_queue
         self.interval = interval
+        self.older_than: float | None = None
+        self.listen_url: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._listener: Any = None
+        self._listen_failed_at = -LISTEN_RETRY
 
+    # ------------------------------------------------------------ configuration (before start)
+    @property
+    def on_postgresql(self) -> bool:
+        bind = self.sessions.kw.get("bind")
+        return bind is not None and bind.dialect.name == "postgresql"
+
+    def listen_for_commits(self) -> bool:
+        """On PostgreSQL, also wake on every committed outbox write; False on other databases."""
+        if not self.on_postgresql:
+            return False
+        # psycopg's own connection string: the URL without SQLAlchemy's "+psycopg"
+        url = self.sessions.kw["bind"].url
+        self.listen_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return True
+
+    def sweep_only_older_than(self, seconds: float) -> None:
+        """Leave rows younger than ``seconds`` to a listening dispatcher (the loop only; ``drain`` sends all)."""
+        self.older_than = seconds
+
+    # ------------------------------------------------------------ running
     def notify(self) -> None:
         self._wake.set()
 
@@ -51,10 +97,58 @@ class OutboxDispatcher:
             self._thread = None
 
     def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.drain()
-            except Exception:  # database or broker hiccup: the next sweep retries
-                log.exception("outbox dispatch failed")
+        try:
+            while not self._stop.is_set():
+                try:
+                    while dispatch_outbox(self.sessions, self.task_queue, older_than=self.older_than):
+                        pass
+                except Exception:  # database or broker hiccup: the next sweep retries
+                    log.exception("outbox dispatch failed")
+                self._wait()
+        finally:
+            self._close_listener()
+
+    def _wait(self) -> None:
+        """Until a local notify, a NOTIFY from the database (listen mode), stop, or ``interval``."""
+        if (self.listen_url is not None and self._listener is None
+                and time.monotonic() - self._listen_failed_at > LISTEN_RETRY and self._listen()):
+            return  # just subscribed: sweep once more for commits made before LISTEN took effect
+        if self._listener is None:
             self._wake.wait(self.interval)
             self._wake.clear()
+            return
+        deadline = time.monotonic() + self.interval
+        while not (self._stop.is_set() or self._wake.is_set()):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                if any(True for _ in self._listener.notifies(timeout=min(LISTEN_SLICE, left), stop_after=1)):
+                    break
+            except Exception:  # connection lost: sweep on the interval until it is back
+                log.warning("outbox LISTEN connection lost; reconnecting", exc_info=True)
+                self._close_listener()
+                self._wake.wait(max(0.0, deadline - time.monotonic()))
+                break
+        self._wake.clear()
+
+    def _listen(self) -> bool:
+        try:
+            import psycopg
+
+            self._listener = psycopg.connect(self.listen_url, autocommit=True, connect_timeout=5)
+            self._listener.execute(f"LISTEN {NOTIFY_CHANNEL}")
+        except Exception:
+            log.warning("cannot LISTEN for outbox commits; sweeping every %.1f s", self.interval, exc_info=True)
+            self._listen_failed_at = time.monotonic()
+            self._close_listener()
+            return False
+        return True
+
+    def _close_listener(self) -> None:
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except Exception:  # already broken
+                pass
+            self._listener = None

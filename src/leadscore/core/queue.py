@@ -15,6 +15,7 @@ import logging
 import queue as stdlib_queue
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import select
@@ -192,18 +193,23 @@ def consume_rabbitmq(
             pass
 
 
-def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, limit: int = 500) -> int:
+def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, limit: int = 500,
+                    older_than: float | None = None) -> int:
     """Publish committed outbox rows and mark them sent; returns how many were sent.
 
     A row is marked only after the broker confirmed it, so a crash in between
     re-sends it (at-least-once). On PostgreSQL, SKIP LOCKED lets several
-    dispatchers run side by side.
+    dispatchers run side by side. ``older_than`` (seconds) leaves younger rows
+    to another dispatcher: a fallback sweep.
     """
     sent = 0
+    undelivered = OutboxMessage.dispatched_at.is_(None)
+    if older_than is not None:
+        undelivered = undelivered & (OutboxMessage.created_at < utcnow() - timedelta(seconds=older_than))
     # Most ticks find nothing: check with a plain read first, so an idle dispatcher
     # never queues for SQLite's write lock.
     with session_scope(sessions, write=False) as session:
-        pending = session.scalar(select(OutboxMessage.id).where(OutboxMessage.dispatched_at.is_(None)).limit(1))
+        pending = session.scalar(select(OutboxMessage.id).where(undelivered).limit(1))
     if pending is None:
         return 0
     # A write transaction from the start: marking rows sent must not fail on SQLite
@@ -211,7 +217,7 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     with session_scope(sessions) as session:
         query = (
             select(OutboxMessage)
-            .where(OutboxMessage.dispatched_at.is_(None))
+            .where(undelivered)
             .order_by(OutboxMessage.id)
             .limit(limit)
         )

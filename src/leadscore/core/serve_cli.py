@@ -82,6 +82,7 @@ def worker_command(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    services.dispatcher.listen_for_commits()  # dispatch what the API commits at once (PostgreSQL)
     services.dispatcher.start()
     scheduler = make_scheduler(services) if settings.scheduler_enabled else None
     if scheduler:

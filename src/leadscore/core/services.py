@@ -24,6 +24,10 @@ class Services:
     def settings(self) -> Settings:
         return self.runtime.settings
 
+    @property
+    def consumes_in_process(self) -> bool:
+        return isinstance(self.queue, InProcessQueue)
+
     @classmethod
     def open(cls, settings: Settings | None = None, *, consume_in_process: bool | None = None) -> Services:
         """Connect everything. With a broker URL, work goes to RabbitMQ workers;

@@ -1,0 +1,106 @@
+"""Who dispatches the outbox: a worker listening for commits, the API only as a fallback sweep."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from leadscore.core import outbox
+from leadscore.core.database import session_scope
+from leadscore.core.dispatcher import OutboxDispatcher
+from leadscore.core.queue import InProcessQueue, TaskRegistry, dispatch_outbox
+from leadscore.core.runtime import Runtime
+
+
+@pytest.fixture
+def runtime(fresh_database):
+    runtime = Runtime.open(fresh_database)
+    yield runtime
+    runtime.close()
+
+
+def _recording_queue() -> tuple[InProcessQueue, list[dict], threading.Event]:
+    seen: list[dict] = []
+    arrived = threading.Event()
+    registry = TaskRegistry()
+    registry.register("lead.rescore", lambda payload: (seen.append(payload), arrived.set()))
+    return InProcessQueue(registry), seen, arrived
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_listening_dispatcher_sends_another_connections_commit_at_once(runtime, fresh_database):
+    task_queue, seen, arrived = _recording_queue()
+    # A sweep every minute: only the NOTIFY sent by the committing transaction can explain a quick send.
+    dispatcher = OutboxDispatcher(runtime.sessions, task_queue, interval=60.0)
+    assert dispatcher.listen_for_commits()
+    dispatcher.start()
+    other = Runtime.open(fresh_database)  # another pool, as the API process would have
+    try:
+        time.sleep(0.5)  # the start-up sweeps and LISTEN are done
+        with session_scope(other.sessions) as session:
+            outbox.enqueue(session, "lead.rescore", {"lead_id": 7})
+            outbox.enqueue(session, "lead.rescore", {"lead_id": 8})
+        assert arrived.wait(5), "the committed rows were not dispatched on NOTIFY"
+        task_queue.join()
+        assert seen == [{"lead_id": 7}, {"lead_id": 8}]
+    finally:
+        dispatcher.stop()
+        task_queue.close()
+        other.close()
+
+
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
+def test_a_rolled_back_write_wakes_nobody_and_sends_nothing(runtime):
+    task_queue, seen, arrived = _recording_queue()
+    dispatcher = OutboxDispatcher(runtime.sessions, task_queue, interval=60.0)
+    dispatcher.listen_for_commits()
+    dispatcher.start()
+    try:
+        time.sleep(0.5)
+        with pytest.raises(RuntimeError):
+            with session_scope(runtime.sessions) as session:
+                outbox.enqueue(session, "lead.rescore", {"lead_id": 1})
+                raise RuntimeError("request failed")
+        assert not arrived.wait(1.5)
+        assert seen == [] and dispatcher.drain() == 0
+    finally:
+        dispatcher.stop()
+        task_queue.close()
+
+
+def test_listening_needs_postgresql(runtime):
+    dispatcher = OutboxDispatcher(runtime.sessions, InProcessQueue(TaskRegistry()))
+    assert dispatcher.listen_for_commits() is (runtime.engine.dialect.name == "postgresql")
+    dispatcher.task_queue.close()
+
+
+def test_the_fallback_sweep_leaves_young_rows_and_takes_stale_ones(runtime):
+    task_queue, seen, _ = _recording_queue()
+    with session_scope(runtime.sessions) as session:
+        outbox.enqueue(session, "lead.rescore", {"lead_id": 1})
+    assert dispatch_outbox(runtime.sessions, task_queue, older_than=1.0) == 0  # a listener's to take
+    time.sleep(1.2)
+    assert dispatch_outbox(runtime.sessions, task_queue, older_than=1.0) == 1
+    task_queue.join()
+    task_queue.close()
+    assert seen == [{"lead_id": 1}]
+
+
+def test_a_sweep_only_dispatcher_still_drains_everything(runtime):
+    task_queue, seen, _ = _recording_queue()
+    dispatcher = OutboxDispatcher(runtime.sessions, task_queue)
+    dispatcher.sweep_only_older_than(60.0)
+    with session_scope(runtime.sessions) as session:
+        outbox.enqueue(session, "lead.rescore", {"lead_id": 3})
+    dispatcher.start()
+    try:
+        time.sleep(0.5)
+        assert seen == []  # the loop leaves a young row alone
+        assert dispatcher.drain() == 1  # commands and tests send everything
+        task_queue.join()
+        assert seen == [{"lead_id": 3}]
+    finally:
+        dispatcher.stop()
+        task_queue.close()
