@@ -66,3 +66,55 @@ def test_a_failed_refresh_lets_the_next_caller_try(monkeypatch):
         pass
     assert cache.fresh_champion("d") is False  # not stuck "refreshing" forever
     assert cache.champion(sessions, "d") == (3, "m") and len(calls) == 3
+
+
+def test_given_sessions_a_stale_champion_is_served_while_a_thread_re_reads_it(monkeypatch):
+    reads: list[str] = []
+    release = threading.Event()
+
+    def get_champion(session, dataset):  # noqa: ANN001, ANN202
+        reads.append(dataset)
+        if len(reads) > 1:
+            release.wait(5)
+        return SimpleNamespace(id=7 if len(reads) == 1 else 8)
+
+    monkeypatch.setattr(tasks.registry, "get_champion", get_champion)
+    sessions = sessionmaker(create_engine("sqlite://"))
+    cache = ModelCache(champion_seconds=0.05)
+    cache._models.update({7: "old", 8: "new"})
+    assert cache.fresh_champion("demo", sessions) is False  # nothing known: the caller reads
+    assert cache.champion(sessions, "demo") == (7, "old")
+    time.sleep(0.1)  # stale now
+    # Nobody waits for the re-read, not even the caller that started it; it runs once.
+    assert [cache.fresh_champion("demo", sessions) for _ in range(20)] == [(7, "old")] * 20
+    while len(reads) < 2:
+        time.sleep(0.005)
+    assert len(reads) == 2
+    release.set()
+    while cache.fresh_champion("demo") != (8, "new"):
+        time.sleep(0.005)
+    assert len(reads) == 2
+
+
+def test_a_failed_background_re_read_lets_the_next_caller_try(monkeypatch):
+    calls: list[str] = []
+
+    def get_champion(session, dataset):  # noqa: ANN001, ANN202
+        calls.append(dataset)
+        if len(calls) == 2:
+            raise RuntimeError("database blinked")
+        return SimpleNamespace(id=3)
+
+    monkeypatch.setattr(tasks.registry, "get_champion", get_champion)
+    sessions = sessionmaker(create_engine("sqlite://"))
+    cache = ModelCache(champion_seconds=0.01)
+    cache._models[3] = "m"
+    cache.champion(sessions, "d")
+    time.sleep(0.05)
+    assert cache.fresh_champion("d", sessions) == (3, "m")  # served; the re-read fails behind it
+    while len(calls) < 2 or "d" in cache._refreshing:
+        time.sleep(0.005)
+    assert cache.fresh_champion("d", sessions) == (3, "m")  # a new re-read started
+    while len(calls) < 3 or "d" in cache._refreshing:
+        time.sleep(0.005)
+    assert cache.fresh_champion("d") == (3, "m")  # fresh again

@@ -73,8 +73,8 @@ def score_history(
              description="Up to 1,000 leads per call, each with its recent interactions; nothing is stored.")
 async def score_stateless(request: ScoreRequest, services: ServicesDep, principal: ScoreKey) -> Response:
     models = model_cache(services)
-    found = models.fresh_champion(request.dataset)
-    if found is False:  # stale: a database read (and maybe loading the artifact), off the event loop
+    found = models.fresh_champion(request.dataset, services.runtime.sessions)
+    if found is False:  # unknown: a database read (and maybe loading the artifact), off the event loop
         found = await run_in_threadpool(models.champion, services.runtime.sessions, request.dataset)
     if found is None:
         raise Problem(409, f"dataset {request.dataset!r} has no champion model yet; train one first")

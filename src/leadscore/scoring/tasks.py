@@ -55,19 +55,38 @@ class ModelCache:
         self.champion_seconds = champion_seconds
         self._lock = threading.Lock()
 
-    def fresh_champion(self, dataset: str) -> tuple[int, Any] | None | bool:
+    def fresh_champion(self, dataset: str, sessions: Any = None) -> tuple[int, Any] | None | bool:
         """What ``champion`` would return if it needs no database read, else False.
 
         Once the answer is older than ``champion_seconds``, one caller re-reads it while the
         others keep the last answer: under load a thousand requests in flight went stale at
         the same moment, and each ran the same query (single flight, stale while revalidating).
+        Given ``sessions``, a stale answer is returned and re-read on a background thread, so
+        an event-loop caller never waits for one: under load a thread-pool hop waited about a
+        second for the GIL, and every request arriving meanwhile went stale too.
         """
         with self._lock:
-            return self._known(dataset)
+            found = self._known(dataset)
+            if found is not False or sessions is None:
+                return found
+            last = self._last(dataset)
+            if last is False:  # nothing usable to serve meanwhile: the caller reads
+                return False
+            self._refreshing.add(dataset)
+        threading.Thread(target=self._refresh_quietly, args=(sessions, dataset), daemon=True,
+                         name="leadscore-champion-refresh").start()
+        return last
 
     def _known(self, dataset: str) -> tuple[int, Any] | None | bool:
         known = self._champions.get(dataset)
         if known is None or (known[0] < time.monotonic() and dataset not in self._refreshing):
+            return False
+        return self._last(dataset)
+
+    def _last(self, dataset: str) -> tuple[int, Any] | None | bool:
+        """The last answer however old; False when there is none or its model is not loaded."""
+        known = self._champions.get(dataset)
+        if known is None:
             return False
         if known[1] is None:
             return None
@@ -81,6 +100,9 @@ class ModelCache:
             if found is not False:
                 return found
             self._refreshing.add(dataset)
+        return self._refresh(sessions, dataset)
+
+    def _refresh(self, sessions: Any, dataset: str) -> tuple[int, Any] | None:
         try:
             with session_scope(sessions, write=False) as session:
                 row = registry.get_champion(session, dataset=dataset)
@@ -92,6 +114,12 @@ class ModelCache:
             with self._lock:
                 self._refreshing.discard(dataset)
         return found
+
+    def _refresh_quietly(self, sessions: Any, dataset: str) -> None:
+        try:
+            self._refresh(sessions, dataset)
+        except Exception:  # the last answer stays; the next caller after it tries again
+            log.warning("re-reading the champion of %r failed", dataset, exc_info=True)
 
     def get(self, session: Session, version_id: int) -> Any:
         with self._lock:
