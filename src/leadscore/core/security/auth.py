@@ -31,6 +31,7 @@ with ``app.dependency_overrides[require_scope("read")] = lambda: principal``.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import threading
 import time
@@ -149,6 +150,7 @@ class Guard:
         self.cache = KeyCache(settings.key_cache_seconds)
         self.limiter = AsyncRateLimiter(settings.redis_url) if settings.redis_url else RateLimiter(None)
         self.usage = UsageRecorder(sessions, interval=settings.usage_flush_seconds)
+        self._loading: dict[str, asyncio.Future[Principal | str]] = {}  # key lookups in flight
 
     @classmethod
     def open(cls, settings: Settings, sessions: sessionmaker[Session]) -> Guard:
@@ -184,13 +186,32 @@ class Guard:
         key_hash = hash_key(self.pepper, key)
         found = self.cache.get(key_hash)
         if found is None:
-            found = await run_in_threadpool(self._load, prefix, key_hash)
-            self.cache.put(key_hash, found)
+            found = await self._load_once(prefix, key_hash)
         if isinstance(found, str):
             raise _unauthorized(found)
         if found.expires_at is not None and found.expires_at <= utcnow():
             raise _unauthorized(f"the API key {found.prefix} expired at {found.expires_at:%Y-%m-%dT%H:%M:%SZ}")
         return found
+
+    async def _load_once(self, prefix: str, key_hash: str) -> Principal | str:
+        """Look the key up once however many requests miss it together, and cache the answer.
+
+        When a busy key's cache entry expires, every request in flight misses at the same moment
+        (a thousand under the benchmark), and each ran the same query on the thread pool."""
+        loop = asyncio.get_running_loop()
+        pending = self._loading.get(key_hash)
+        if pending is None or pending.get_loop() is not loop:  # futures belong to one event loop
+
+            async def load() -> Principal | str:
+                try:
+                    found = await run_in_threadpool(self._load, prefix, key_hash)
+                    self.cache.put(key_hash, found)
+                    return found
+                finally:
+                    self._loading.pop(key_hash, None)
+
+            pending = self._loading[key_hash] = loop.create_task(load())
+        return await asyncio.shield(pending)  # a waiter that goes away does not cancel the others' lookup
 
     def cached_principal(self, key: str) -> Principal | None:
         """The key's principal when this process already validated it and it is still good; else None.
