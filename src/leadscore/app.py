@@ -75,8 +75,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     )
     problems.install(app)
     from leadscore.scoring.fast_read import CachedScoreMiddleware
+    from leadscore.scoring.fast_score import StatelessScoreMiddleware
 
-    app.add_middleware(CachedScoreMiddleware)  # inside security and metrics: they see its answers too
+    # Inside security and metrics: they see these answers too.
+    app.add_middleware(StatelessScoreMiddleware)
+    app.add_middleware(CachedScoreMiddleware)
     security.install(app)  # rate-limit headers, usage counting, error docs in OpenAPI
     metrics.install(app)  # outermost: times everything, serves /metrics
     _health_routes(app)

@@ -69,9 +69,9 @@ class CachedScoreMiddleware:
         if not decision.allowed:
             problem = rate_limited(principal, decision)
             body = dumps(problem_document(problem.status, problem.detail, scope["path"]))
-            await _send(send, problem.status, PROBLEM_JSON, body)
+            await send_body(send, problem.status, PROBLEM_JSON, body)
         else:
-            await _send(send, 200, "application/json", raw)
+            await send_body(send, 200, "application/json", raw)
         return True
 
     def _score_route(self) -> Any:
@@ -82,7 +82,7 @@ class CachedScoreMiddleware:
         return self._route
 
 
-async def _send(send: Send, status: int, media_type: str, body: bytes) -> None:
+async def send_body(send: Send, status: int, media_type: str, body: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", media_type.encode())]})
     await send({"type": "http.response.body", "body": body})

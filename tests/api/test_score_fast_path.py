@@ -1,0 +1,124 @@
+"""The stateless-scoring fast path answers exactly as the FastAPI route would, and only in the ordinary case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from leadscore.core.database import session_scope
+from leadscore.core.security import keys
+from leadscore.registry.tasks import run_training_job
+from leadscore.scoring import stateless
+from leadscore.scoring.fast_score import StatelessScoreMiddleware
+from tests.api.helpers import seed_history
+
+ROUTE = "POST /v1/score"
+RATE_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy", "ratelimit")
+BODY = {"leads": [{"ref": "a", "intent": "buy", "pre_approved": True, "timeline_months": 1,
+                   "created_at": "2026-01-10T09:00:00Z",
+                   "interactions": [{"type": "showing", "occurred_at": "2026-01-12T10:00:00+02:00",
+                                     "direction": "inbound"}]},
+                  {"ref": "b", "postcode": "  98103 "}]}
+
+
+@pytest.fixture
+def answered(monkeypatch) -> list[bool]:
+    """What the fast path did per request (True: answered itself); ``FORCE_ROUTE`` in it hands over."""
+    outcomes: list[bool] = []
+    original = StatelessScoreMiddleware._answer
+
+    async def spy(self, scope, receive, received, send):  # noqa: ANN001, ANN202
+        if outcomes and outcomes[-1] is FORCE_ROUTE:
+            outcomes[-1] = False
+            return False
+        outcomes.append(await original(self, scope, receive, received, send))
+        return outcomes[-1]
+
+    monkeypatch.setattr(StatelessScoreMiddleware, "_answer", spy)
+    return outcomes
+
+
+FORCE_ROUTE = object()
+
+
+@pytest.fixture
+def champion(api, monkeypatch) -> None:
+    services = api.client.app.state.services
+    seed_history(services)
+    assert run_training_job(services.runtime.sessions, dataset="default").promoted
+    # Both answers are scored "now": the same now, so the same bytes.
+    monkeypatch.setattr(stateless, "utcnow", lambda: datetime(2026, 2, 1, tzinfo=UTC))
+
+
+def _key(api, **options) -> dict[str, str]:  # noqa: ANN001, ANN003
+    settings = api.client.app.state.services.settings
+    with session_scope(api.client.app.state.services.runtime.sessions) as session:
+        key = keys.create_key(session, settings, name="fast", scopes=["score"], **options).key
+    return {"X-API-Key": key}
+
+
+def test_the_fast_answer_is_the_routes_answer(api, champion, answered):
+    c, guard = api.client, api.client.app.state.security
+    answered.append(FORCE_ROUTE)
+    by_route = c.post("/v1/score", json=BODY, headers=api.score)
+    guard.cache.clear()  # the fast path authenticates a key it has not seen as the route does
+    fast = c.post("/v1/score", json=BODY, headers=api.score)
+    again = c.post("/v1/score", json=BODY, headers=api.score)
+    assert answered == [False, True, True]
+    assert fast.status_code == by_route.status_code == 200
+    assert fast.content == by_route.content == again.content
+    assert [r["ref"] for r in fast.json()["results"]] == ["a", "b"]
+    assert fast.headers["content-type"] == by_route.headers["content-type"] == "application/json"
+    assert all(name in fast.headers for name in RATE_HEADERS)
+    # Each request counted once against the rate, whichever path answered.
+    assert int(by_route.headers["ratelimit-remaining"]) - int(fast.headers["ratelimit-remaining"]) == 1
+    principal = guard.cached_principal(api.score["Authorization"].split()[1])
+    pending = guard.usage.pending(principal.key_id)
+    assert sum(n for (_, _, route, status), n in pending.items() if route == ROUTE and status == "2xx") == 3
+    assert 'leadscore_http_requests_total{method="POST",route="/v1/score",status="200"} 3.0' \
+        in c.get("/metrics").text
+
+
+def test_unusual_requests_get_the_routes_answers(api, champion, answered):
+    c = api.client
+    assert c.post("/v1/score", json=BODY, headers=api.score).status_code == 200
+    answered.clear()
+    missing = c.post("/v1/score", json=BODY)
+    assert missing.status_code == 401 and missing.headers["www-authenticate"].startswith("Bearer")
+    assert c.post("/v1/score", json=BODY, headers={"Authorization": "Bearer ls_nope_nope"}).status_code == 401
+    wrong_scope = c.post("/v1/score", json=BODY, headers=api.read)
+    assert wrong_scope.status_code == 403 and "'score' scope" in wrong_scope.json()["detail"]
+    invalid = c.post("/v1/score", json={"leads": [{"price_min": 5, "price_max": 1, "bogus": 1}]}, headers=api.score)
+    assert invalid.status_code == 422 and invalid.headers["content-type"] == "application/problem+json"
+    assert {e["field"] for e in invalid.json()["errors"]} >= {"body.leads.0.bogus"}
+    broken = c.post("/v1/score", content=b'{"leads": [', headers={**api.score, "content-type": "application/json"})
+    assert broken.status_code == 422 and broken.json()["errors"][0]["type"] == "json_invalid"
+    as_text = c.post("/v1/score", content=b'{"leads": [{}]}', headers={**api.score, "content-type": "text/plain"})
+    assert as_text.status_code == 422  # FastAPI does not read it as JSON; neither does the fast path
+    no_model = c.post("/v1/score", json={**BODY, "dataset": "elsewhere"}, headers=api.score)
+    assert no_model.status_code == 409 and "no champion" in no_model.json()["detail"]
+    assert answered == [False] * 7
+
+
+def test_over_the_rate_the_fast_path_refuses_as_the_route_does(api, champion, answered):
+    c, guard = api.client, api.client.app.state.security
+    headers = _key(api, rate_limit="2/minute")
+    assert c.post("/v1/score", json=BODY, headers=headers).status_code == 200
+    assert c.post("/v1/score", json=BODY, headers=headers).status_code == 200
+    fast = c.post("/v1/score", json=BODY, headers=headers)
+    answered.append(FORCE_ROUTE)
+    guard.cache.clear()
+    by_route = c.post("/v1/score", json=BODY, headers=headers)
+    assert answered == [True, True, True, False]
+    assert fast.status_code == by_route.status_code == 429
+    assert fast.headers["content-type"] == by_route.headers["content-type"] == "application/problem+json"
+    assert fast.json() == by_route.json()
+    assert "rate limit of 2/minute exceeded" in fast.json()["detail"]
+    assert int(fast.headers["retry-after"]) >= 1 and fast.headers["ratelimit-remaining"] == "0"
+
+
+def test_the_route_still_documents_the_body(api):
+    operation = api.client.get("/openapi.json").json()["paths"]["/v1/score"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert schema == {"$ref": "#/components/schemas/ScoreRequest"}
