@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from leadscore import __version__
-from leadscore.core import metrics, problems, security
+from leadscore.core import gc_tuning, metrics, problems, security
 from leadscore.core.config import Settings
 from leadscore.core.deps import RuntimeDep
 from leadscore.core.services import Services
@@ -48,6 +48,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Built now, not by the first request: it walks every route's signature (about a second
         # under load), and the first request would hold the event loop for all of it.
         metrics.route_index(app)
+        if getattr(app.state, "tune_gc", False):  # a serving process, not a test's app
+            gc_tuning.tune_for_serving()
         scheduler = None
         if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
             from leadscore.tasks import make_scheduler
@@ -88,6 +90,17 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     for router in domain_routers():
         app.include_router(router, prefix="/v1")
     web.mount(app)  # the web UI at / (pages, static files, HTML error pages)
+    return app
+
+
+def create_served_app() -> FastAPI:
+    """The app as `leadscore serve` runs it: ``create_app`` with the collector tuned for serving.
+
+    Separate from ``create_app`` because tuning is process-wide (``core.gc_tuning``): a test
+    process building many apps keeps Python's defaults.
+    """
+    app = create_app()
+    app.state.tune_gc = True
     return app
 
 

@@ -35,7 +35,7 @@ def serve_command(
     Runtime.open(settings).close()  # connect and migrate once, before workers start
     console.print(f"leadscore API on http://{host}:{port}  (docs at /docs)")
     uvicorn.run(
-        "leadscore.app:create_app",
+        "leadscore.app:create_served_app",
         factory=True,
         host=host,
         port=port,
