@@ -134,3 +134,15 @@ def test_a_failing_request_fails_alone(world):
     assert isinstance(outcomes[1], ValueError) and "boom" in str(outcomes[1])
     assert isinstance(outcomes[0], bytes) and isinstance(outcomes[2], bytes)
     assert b'"ref":"lead-0"' in outcomes[0] and b'"ref":"lead-5"' in outcomes[2]
+
+
+def test_interaction_times_become_naive_utc_as_one_by_one():
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from leadscore.scoring.stateless import _naive_utc_column
+
+    values = (datetime(2026, 1, 12, 10, 0, tzinfo=timezone(timedelta(hours=2))),
+              datetime(2026, 1, 12, 8, 0, 0, 123456, tzinfo=UTC), datetime(2026, 3, 1, 0, 30))
+    column = _naive_utc_column(values)
+    assert list(column.to_pydatetime()) == [naive_utc(v) for v in values]
+    assert pd.DataFrame({"t": column})["t"].dtype == pd.DataFrame({"t": [naive_utc(v) for v in values]})["t"].dtype
