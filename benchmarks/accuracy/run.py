@@ -135,7 +135,7 @@ def render(rows: list[dict], seconds: float) -> str:
              "The pipeline gets only the frame and the target column: its leakage guard, fairness denylist and",
              "automatic features run as in production; tuning is internal (inner CV on the training folds only).",
              "Baselines predict 'converted' at probability ≥ 0.5; the pipeline uses its own threshold chosen on",
-             "out-of-fold training predictions (max accuracy).",
+             "out-of-fold training predictions (max accuracy; median over 100 bootstrap resamples).",
              "'GAM vs unconstrained' rows isolate the cost of the explanation design: the pipeline's own features",
              "and LightGBM settings, early stopping on an inner 20 % split, with one-feature-per-tree constraints,",
              "with those plus the pair groups the product screens (GA²M), and unconstrained (uncalibrated; they",
