@@ -126,8 +126,11 @@ def vectorised(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[
 
 
 def _naive_utc_column(values: tuple[datetime, ...]) -> pd.DatetimeIndex:
-    """``naive_utc`` of every value in one vectorised pass (a naive value is taken as UTC, as there)."""
-    return pd.to_datetime(list(values), utc=True).tz_localize(None)
+    """``naive_utc`` of every value in one vectorised pass (a naive value is taken as UTC, as there).
+
+    ``cache=False``: pandas' cache of distinct values cost 2-6x the plain conversion here (5,120
+    times of 20 distinct values: 4.6-11 ms against 1.7-2.3 ms)."""
+    return pd.to_datetime(list(values), utc=True, cache=False).tz_localize(None)
 
 
 def render(version_id: int, results: list[StatelessScore]) -> bytes:
