@@ -291,6 +291,9 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
               f"{next((m.get('worker_nice') for m in modes if 'worker_nice' in m), 'n/a')}):", "",
               "| mode | posted (failed) | webhooks | p50 ms | p99 ms | max ms |", "|---|---:|---:|---:|---:|---:|"]
     for m in modes:
+        if "webhook" not in m:  # left out with --only
+            lines.append(f"| {m['mode']} | {SKIPPED} | | | | |")
+            continue
         w = m.get("webhook") or {}
         lines.append(f"| {m['mode']} | {w.get('posted', 0)} ({w.get('failed', 0)}) | {w.get('received', 0)} | {w.get('p50_ms', float('nan')):.0f}"
                      f" | {w.get('p99_ms', float('nan')):.0f} | {w.get('max_ms', float('nan')):.0f} |")
