@@ -79,6 +79,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     from leadscore.scoring.fast_read import CachedScoreMiddleware
     from leadscore.scoring.fast_score import StatelessScoreMiddleware
 
+    from leadscore.core.write_gate import SQLiteWriteGate
+
+    app.add_middleware(SQLiteWriteGate)  # innermost, behind the fast paths (they never write)
     # Inside security and metrics: they see these answers too.
     app.add_middleware(StatelessScoreMiddleware)
     app.add_middleware(CachedScoreMiddleware)

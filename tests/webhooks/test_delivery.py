@@ -87,7 +87,9 @@ def test_failed_attempts_are_retried_with_backoff_until_success(open_services, r
     for failed, retry in zip(rows, rows[1:], strict=False):
         answered = failed.attempted_at + timedelta(milliseconds=failed.duration_ms)
         delay = (retry.next_attempt_at - answered).total_seconds()
-        assert -0.01 <= delay <= 0.05 * 2 ** (failed.attempt - 1) + 0.5
+        # (+1.5 s: the retry is scheduled when the failure is recorded, later than the answer under
+        # the parallel test run's load; the lower bound is the backoff's point)
+        assert -0.01 <= delay <= 0.05 * 2 ** (failed.attempt - 1) + 1.5
         assert retry.attempted_at >= retry.next_attempt_at
     assert _subscription(services, sub.id).consecutive_failures == 0
 
