@@ -180,7 +180,7 @@ def parse_args(argv=None):
         prog="run_accuracy.py",
         description="5-fold CV of the leadscore pipeline beside the baselines on ../shared/data. With no "
                     "--dataset, every dataset runs and the '## Accuracy' section of benchmarks/RESULTS.md and "
-                    "benchmarks/accuracy/last_run.json are rewritten (about 20 minutes on 2 quiet cores, 35 when they are shared). With "
+                    "benchmarks/accuracy/last_run.json are rewritten (35 minutes measured on 2 shared cores; less when they are quiet). With "
                     "--dataset, only those run and the results are printed (and written to --json if given): "
                     "RESULTS.md is never partly overwritten, so its rows always come from one run of one code.")
     parser.add_argument("--dataset", action="append", default=[], metavar="NAME",
