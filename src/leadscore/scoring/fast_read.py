@@ -15,6 +15,7 @@ metrics under the route's template, and send the same bytes (tests compare).
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -33,7 +34,6 @@ MISSED = "leadscore.score_cache_missed"
 class CachedScoreMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._route: Any = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -62,24 +62,38 @@ class CachedScoreMiddleware:
         if raw is None:
             scope[MISSED] = True
             return False
-        decision = await guard.limit(principal)
-        context.principal, context.decision = principal, decision  # headers and usage, as for the route
-        scope["route"] = self._score_route()  # metrics and usage by the route's template
         scope["path_params"] = {"lead_id": lead_id}
-        if not decision.allowed:
-            problem = rate_limited(principal, decision)
-            body = dumps(problem_document(problem.status, problem.detail, scope["path"]))
-            await send_body(send, problem.status, PROBLEM_JSON, body)
-        else:
+        from leadscore.scoring.api import get_score
+
+        if await admit(scope, send, guard, principal, route_of(get_score)):
             await send_body(send, 200, "application/json", raw)
         return True
 
-    def _score_route(self) -> Any:
-        if self._route is None:  # the router's own APIRoute: what routing puts in scope["route"]
-            from leadscore.scoring.api import get_score, router
 
-            self._route = next(r for r in router.routes if getattr(r, "endpoint", None) is get_score)
-        return self._route
+@functools.cache
+def route_of(endpoint: Any) -> Any:
+    """The scoring router's own APIRoute of ``endpoint``: what routing puts in ``scope["route"]``."""
+    from leadscore.scoring.api import router
+
+    return next(r for r in router.routes if getattr(r, "endpoint", None) is endpoint)
+
+
+async def admit(scope: Scope, send: Send, guard: Any, principal: Any, route: Any) -> bool:
+    """Count a fast-path request against the key's rate as the route would; False after sending the 429.
+
+    Sets what the security and metrics middleware read after the answer: the principal and the
+    rate decision (headers, usage) and the route (its template labels metrics and usage).
+    """
+    decision = await guard.limit(principal)
+    context = scope[CONTEXT_KEY]
+    context.principal, context.decision = principal, decision
+    scope["route"] = route
+    if decision.allowed:
+        return True
+    problem = rate_limited(principal, decision)
+    await send_body(send, problem.status, PROBLEM_JSON,
+                    dumps(problem_document(problem.status, problem.detail, scope["path"])))
+    return False
 
 
 async def send_body(send: Send, status: int, media_type: str, body: bytes) -> None:

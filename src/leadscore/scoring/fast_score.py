@@ -20,16 +20,14 @@ same bytes (tests compare). The OpenAPI document still comes from the route.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from leadscore.core.cache import dumps
-from leadscore.core.problems import PROBLEM_JSON, Problem, problem_document
-from leadscore.core.security.auth import CONTEXT_KEY, presented_key, rate_limited
-from leadscore.scoring.fast_read import send_body
+from leadscore.core.problems import Problem
+from leadscore.core.security.auth import CONTEXT_KEY, presented_key
+from leadscore.scoring.fast_read import admit, route_of, send_body
 from leadscore.scoring.schemas import ScoreRequest
 
 PATH = "/v1/score"
@@ -47,7 +45,6 @@ def _json_content_type(headers: list[tuple[bytes, bytes]]) -> bool:
 class StatelessScoreMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self._route: Any = None
         # What FastAPI does with the body parameter: json.loads, then validate_python (from_attributes).
         self._request = TypeAdapter(ScoreRequest)
 
@@ -93,25 +90,13 @@ class StatelessScoreMiddleware:
             found = await run_in_threadpool(models.champion, services.runtime.sessions, request.dataset)
         if found is None:  # no champion: the route's 409
             return False
-        decision = await guard.limit(principal)
-        context.principal, context.decision = principal, decision  # headers and usage, as for the route
-        scope["route"] = self._score_route()  # metrics and usage by the route's template
-        if not decision.allowed:
-            problem = rate_limited(principal, decision)
-            await send_body(send, problem.status, PROBLEM_JSON,
-                            dumps(problem_document(problem.status, problem.detail, scope["path"])))
-            return True
-        # An exception here propagates as it would from the route (to the server-error handler).
-        answer = await stateless.batcher().score(request, *found)
-        await send_body(send, 200, "application/json", answer)
+        from leadscore.scoring.api import score_stateless
+
+        if await admit(scope, send, guard, principal, route_of(score_stateless)):
+            # An exception here propagates as it would from the route (to the server-error handler).
+            answer = await stateless.batcher().score(request, *found)
+            await send_body(send, 200, "application/json", answer)
         return True
-
-    def _score_route(self) -> Any:
-        if self._route is None:  # the router's own APIRoute: what routing puts in scope["route"]
-            from leadscore.scoring.api import router, score_stateless
-
-            self._route = next(r for r in router.routes if getattr(r, "endpoint", None) is score_stateless)
-        return self._route
 
 
 async def _read_body(receive: Receive, received: list[Message]) -> bytes | None:
