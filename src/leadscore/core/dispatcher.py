@@ -76,10 +76,10 @@ class OutboxDispatcher:
     def notify(self) -> None:
         self._wake.set()
 
-    def drain(self) -> int:
-        """Dispatch until the outbox is empty (used by commands and tests)."""
+    def drain(self, older_than: float | None = None) -> int:
+        """Dispatch until the outbox is empty (commands and tests; the loop passes ``older_than``)."""
         total = 0
-        while sent := dispatch_outbox(self.sessions, self.task_queue):
+        while sent := dispatch_outbox(self.sessions, self.task_queue, older_than=older_than):
             total += sent
         return total
 
@@ -100,8 +100,7 @@ class OutboxDispatcher:
         try:
             while not self._stop.is_set():
                 try:
-                    while dispatch_outbox(self.sessions, self.task_queue, older_than=self.older_than):
-                        pass
+                    self.drain(self.older_than)
                 except Exception:  # database or broker hiccup: the next sweep retries
                     log.exception("outbox dispatch failed")
                 self._wait()
