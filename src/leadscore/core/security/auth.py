@@ -86,6 +86,9 @@ class Principal:
     def allows(self, scope: str) -> bool:
         return scope in self.effective_scopes
 
+    def expired(self) -> bool:
+        return self.expires_at is not None and self.expires_at <= utcnow()
+
 
 @dataclass(slots=True)
 class RequestContext:
@@ -189,7 +192,7 @@ class Guard:
             found = await self._load_once(prefix, key_hash)
         if isinstance(found, str):
             raise _unauthorized(found)
-        if found.expires_at is not None and found.expires_at <= utcnow():
+        if found.expired():
             raise _unauthorized(f"the API key {found.prefix} expired at {found.expires_at:%Y-%m-%dT%H:%M:%SZ}")
         return found
 
@@ -221,9 +224,7 @@ class Guard:
         if split_key(key) is None:
             return None
         found = self.cache.get(hash_key(self.pepper, key))
-        if not isinstance(found, Principal):
-            return None
-        if found.expires_at is not None and found.expires_at <= utcnow():
+        if not isinstance(found, Principal) or found.expired():
             return None
         return found
 
