@@ -76,10 +76,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         docs_url="/docs",
     )
     problems.install(app)
+    from leadscore.core.write_gate import SQLiteWriteGate
     from leadscore.scoring.fast_read import CachedScoreMiddleware
     from leadscore.scoring.fast_score import StatelessScoreMiddleware
-
-    from leadscore.core.write_gate import SQLiteWriteGate
 
     app.add_middleware(SQLiteWriteGate)  # innermost, behind the fast paths (they never write)
     # Inside security and metrics: they see these answers too.

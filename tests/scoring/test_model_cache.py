@@ -6,6 +6,7 @@ import threading
 import time
 from types import SimpleNamespace
 
+import pytest
 from sqlalchemy import create_engine
 from sqlalchemy.orm import sessionmaker
 
@@ -45,8 +46,10 @@ def test_a_stale_champion_is_read_once_while_others_keep_the_last_answer(monkeyp
     assert cache.fresh_champion("demo") is False  # stale, nobody refreshing: the caller must read
 
 
-def test_a_failed_refresh_lets_the_next_caller_try(monkeypatch):
-    calls = []
+@pytest.fixture
+def blinking(monkeypatch):
+    """(calls, sessions, cache): champion 3 (model "m") in a 10 ms cache, whose second read fails."""
+    calls: list[str] = []
 
     def get_champion(session, dataset):  # noqa: ANN001, ANN202
         calls.append(dataset)
@@ -58,6 +61,11 @@ def test_a_failed_refresh_lets_the_next_caller_try(monkeypatch):
     sessions = sessionmaker(create_engine("sqlite://"))
     cache = ModelCache(champion_seconds=0.01)
     cache._models[3] = "m"
+    return calls, sessions, cache
+
+
+def test_a_failed_refresh_lets_the_next_caller_try(blinking):
+    calls, sessions, cache = blinking
     cache.champion(sessions, "d")
     time.sleep(0.05)
     try:
@@ -96,19 +104,8 @@ def test_given_sessions_a_stale_champion_is_served_while_a_thread_re_reads_it(mo
     assert len(reads) == 2
 
 
-def test_a_failed_background_re_read_lets_the_next_caller_try(monkeypatch):
-    calls: list[str] = []
-
-    def get_champion(session, dataset):  # noqa: ANN001, ANN202
-        calls.append(dataset)
-        if len(calls) == 2:
-            raise RuntimeError("database blinked")
-        return SimpleNamespace(id=3)
-
-    monkeypatch.setattr(tasks.registry, "get_champion", get_champion)
-    sessions = sessionmaker(create_engine("sqlite://"))
-    cache = ModelCache(champion_seconds=0.01)
-    cache._models[3] = "m"
+def test_a_failed_background_re_read_lets_the_next_caller_try(blinking):
+    calls, sessions, cache = blinking
     cache.champion(sessions, "d")
     time.sleep(0.05)
     assert cache.fresh_champion("d", sessions) == (3, "m")  # served; the re-read fails behind it
