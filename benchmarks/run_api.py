@@ -312,7 +312,7 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
               "from a pool of clients, whatever earlier answers took; accepted response -> webhook received; "
               "in production mode `leadscore worker` runs at nice "
               f"{next((m.get('worker_nice') for m in modes if 'worker_nice' in m), 'n/a')}):", "",
-              "| mode | posted (failed) | sent per s | webhooks | p50 ms | p99 ms | max ms |",
+              "| mode | posted (failed) | posts per s, first sent to last answered | webhooks | p50 ms | p99 ms | max ms |",
               "|---|---:|---:|---:|---:|---:|---:|"]
     for m in modes:
         if "webhook" not in m:  # left out with --only
