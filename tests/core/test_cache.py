@@ -76,3 +76,30 @@ def test_a_shared_cache_is_warmed_by_one_process_at_a_time(cache):
         other = RedisCache(REDIS_URL, namespace=cache.namespace)
         assert cache.claim_warm_up() and not other.claim_warm_up()
         other.close()
+
+
+def test_concurrent_async_reads_each_get_their_own_value(cache):
+    for n in range(3):  # the memory cache here holds 3
+        cache.set(f"score:{n}", {"score": n})
+
+    async def read():
+        return await asyncio.gather(*(cache.aget_json(f"score:{n}") for n in (2, 0, 9, 1, 8)))
+
+    found = asyncio.run(read())
+    assert [None if raw is None else json.loads(raw)["score"] for raw in found] == [2, 0, None, 1, None]
+    assert (cache.hits, cache.misses) == (3, 2)
+
+
+def test_a_shared_cache_answers_concurrent_reads_with_one_round_trip():
+    cache = RedisCache(REDIS_URL, namespace=f"leadscore-test-{uuid.uuid4().hex[:8]}:")
+    try:
+        cache.set("score:1", {"score": 1})
+
+        async def read():
+            return await asyncio.gather(*(cache.aget_json("score:1") for _ in range(100)))
+
+        assert len(set(asyncio.run(read()))) == 1
+        assert (cache._reads.batches, cache._reads.items) == (1, 100)
+    finally:
+        cache.clear_prefix("")
+        cache.close()

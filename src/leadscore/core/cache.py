@@ -14,6 +14,8 @@ import time
 from collections import OrderedDict
 from typing import Any, Protocol
 
+from leadscore.core.coalesce import Coalescer
+
 
 class Cache(Protocol):
     hits: int
@@ -118,6 +120,8 @@ class RedisCache:
         self.default_ttl = default_ttl
         self.hits = 0
         self.misses = 0
+        # Reads waiting at the same moment share one MGET (core.coalesce says why).
+        self._reads: Coalescer[str, bytes | None] = Coalescer(self._mget)
 
     def _count(self, raw: bytes | None) -> bytes | None:
         if raw is None:
@@ -130,7 +134,10 @@ class RedisCache:
         return self._count(self._redis.get(self.namespace + key))
 
     async def aget_json(self, key: str) -> bytes | None:
-        return self._count(await self._async_client().get(self.namespace + key))
+        return self._count(await self._reads.submit(self.namespace + key))
+
+    async def _mget(self, keys: list[str]) -> list[bytes | None]:
+        return await self._async_client().mget(keys)
 
     def _async_client(self) -> Any:
         import asyncio

@@ -167,3 +167,28 @@ def test_in_process_limiter_does_not_start_a_thread_per_request(monkeypatch):
     time.sleep(2.1)
     assert limiter.hit("spent", "3/second").allowed
     limiter.close()
+
+
+def test_async_limiter_admits_exactly_the_limit_of_a_concurrent_burst(redis_target, namespace):
+    import asyncio
+
+    redis_target.track(namespace)
+    limiter = AsyncRateLimiter(redis_target.url, key_prefix=namespace)
+
+    async def burst():
+        first = await asyncio.gather(*(limiter.ahit("k2", "5/minute") for _ in range(8)))
+        other = await asyncio.gather(*(limiter.ahit("k3", "5/minute") for _ in range(3)))
+        return first, other
+
+    try:
+        decisions, other = asyncio.run(burst())
+        # One batch: the 8 together do not fit, so the first 5 are admitted and the rest refused,
+        # with the headers 8 single hits in a row would give.
+        assert [d.allowed for d in decisions] == [True] * 5 + [False] * 3
+        assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0, 0]
+        assert all(int(d.headers()["Retry-After"]) >= 1 for d in decisions[5:])
+        assert [d.remaining for d in other] == [4, 3, 2]  # another key, its own allowance
+        assert not limiter.hit("k2", "5/minute").allowed  # and Redis holds the count
+        assert limiter._hits.batches == 2
+    finally:
+        limiter.close()

@@ -27,9 +27,11 @@ the structured ``RateLimit-Policy: "default";q=600;w=60`` and
 429 problem with ``Retry-After`` in whole seconds (at least 1).
 
 The API uses ``AsyncRateLimiter`` (``limits.aio`` over redis-py's asyncio
-client) when the storage is Redis, so each request's two round trips wait on
-the event loop instead of holding a thread-pool slot; ``RateLimiter`` is the
-same policy for synchronous callers.
+client) when the storage is Redis, so its round trips wait on the event loop
+instead of holding a thread-pool slot, and the hits of one key waiting at the
+same moment are counted as one hit of that cost (``core.coalesce``: two round
+trips per batch, not per request); ``RateLimiter`` is the same policy for
+synchronous callers.
 
 If Redis is unreachable the limiter fails open (the request passes and a
 warning is logged once a minute): an outage of the counter store should not
@@ -38,6 +40,7 @@ take the whole API down with it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import threading
@@ -50,6 +53,7 @@ from limits.util import WindowStats
 from limits.storage import MemoryStorage, storage_from_string
 from limits.strategies import SlidingWindowCounterRateLimiter
 
+from leadscore.core.coalesce import Coalescer
 from leadscore.core.config import check_rate_limit
 
 log = logging.getLogger(__name__)
@@ -93,9 +97,10 @@ def limits_uri(redis_url: str | None) -> str:
     return redis_url
 
 
-def _decision(item: RateLimitItem, allowed: bool, stats: WindowStats) -> RateDecision:
+def _decision(item: RateLimitItem, allowed: bool, stats: WindowStats, remaining: int | None = None) -> RateDecision:
     reset = max(0, math.ceil(stats.reset_time - time.time()))
-    return RateDecision(allowed, item.amount, max(0, stats.remaining), reset, int(item.get_expiry()))
+    remaining = stats.remaining if remaining is None else remaining
+    return RateDecision(allowed, item.amount, max(0, remaining), reset, int(item.get_expiry()))
 
 
 class QuietMemoryStorage(MemoryStorage):
@@ -177,12 +182,43 @@ class AsyncRateLimiter(RateLimiter):
         self.async_storage = RedisStorage("async+" + limits_uri(redis_url), implementation="redispy",
                                           key_prefix=key_prefix, connection_pool=pool)
         self.async_strategy = AsyncSlidingWindow(self.async_storage)
+        self._hits: Coalescer[tuple[str, str], RateDecision] = Coalescer(self._hit_batch)
 
     async def ahit(self, identity: str, rate: str) -> RateDecision:
+        """As ``hit``; hits waiting at the same moment share round trips (``core.coalesce``)."""
+        return await self._hits.submit((identity, rate))
+
+    async def _hit_batch(self, requests: list[tuple[str, str]]) -> list[RateDecision]:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request, []).append(index)
+        decided = await asyncio.gather(*(self._hit_group(identity, rate, len(indexes))
+                                         for (identity, rate), indexes in groups.items()))
+        answers: list[RateDecision] = [None] * len(requests)  # type: ignore[list-item]
+        for indexes, decisions in zip(groups.values(), decided, strict=True):
+            for index, decision in zip(indexes, decisions, strict=True):
+                answers[index] = decision
+        return answers
+
+    async def _hit_group(self, identity: str, rate: str, n: int) -> list[RateDecision]:
+        """``n`` requests of one key, in arrival order: one hit of cost ``n`` when they all fit.
+
+        The answers are what ``n`` single hits in a row would give: the i-th (from 0) sees
+        ``n - 1 - i`` more remaining than the last. When they do not all fit, none was
+        counted; the first ``remaining`` are admitted with one more hit and the rest refused.
+        """
         item = parse_rate(rate)
+        strategy = self.async_strategy
         try:
-            allowed = await self.async_strategy.hit(item, identity)
-            stats = await self.async_strategy.get_window_stats(item, identity)
+            if await strategy.hit(item, identity, cost=n):
+                stats = await strategy.get_window_stats(item, identity)
+                return [_decision(item, True, stats, stats.remaining + n - 1 - i) for i in range(n)]
+            stats = await strategy.get_window_stats(item, identity)
+            fit = min(n - 1, stats.remaining)
+            if fit > 0 and await strategy.hit(item, identity, cost=fit):
+                stats = await strategy.get_window_stats(item, identity)
+                return ([_decision(item, True, stats, stats.remaining + fit - 1 - i) for i in range(fit)]
+                        + [_decision(item, False, stats, 0)] * (n - fit))
         except Exception as exc:
-            return self._fail_open(item, exc)
-        return _decision(item, allowed, stats)
+            return [self._fail_open(item, exc)] * n
+        return [_decision(item, False, stats)] * n
