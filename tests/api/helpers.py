@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -34,3 +35,8 @@ def seed_history(services: Any, dataset: str = "default", n: int = 30) -> None:
             session.add(lead)
             session.flush()
             session.add(Outcome(lead_id=lead.id, result=lead.status, closed_at=lead.created_at + timedelta(days=9)))
+
+
+def no_wait(problem: dict) -> dict:
+    """A 429 problem without its seconds to wait, which two answers a moment apart may not share."""
+    return {**problem, "detail": re.sub(r"retry in \d+ s", "retry in N s", problem["detail"])}
