@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 
 from leadscore.core.database import session_scope
 from leadscore.core.outbox import OutboxMessage
+from leadscore.core.queue import deferred_queue
 from leadscore.core.runtime import Runtime
 from leadscore.interactions import service as interactions
 from leadscore.interactions.schemas import InteractionCreate
@@ -66,7 +67,9 @@ def world(fresh_database):
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    connection.channel().queue_delete(queue)
+    channel = connection.channel()
+    channel.queue_delete(queue)
+    channel.queue_delete(deferred_queue(queue))
     connection.close()
 
 

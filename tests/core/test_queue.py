@@ -10,7 +10,9 @@ from sqlalchemy import select
 from leadscore.core import outbox
 from leadscore.core.database import session_scope
 from leadscore.core.outbox import OutboxMessage
-from leadscore.core.queue import InProcessQueue, RabbitMQQueue, TaskRegistry, consume_rabbitmq, dispatch_outbox
+from leadscore.core.queue import (
+    InProcessQueue, RabbitMQQueue, TaskRegistry, consume_batches, consume_rabbitmq, deferred_queue, dispatch_outbox,
+)
 from leadscore.core.runtime import Runtime
 
 BROKER = os.environ.get("LEADSCORE_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -125,3 +127,91 @@ def test_in_process_queue_runs_urgent_work_first_and_in_order_within_a_level():
                         "lead.predict:0", "lead.predict:3"]
     finally:
         queue.close()
+
+
+def test_in_process_queue_hands_a_batch_handler_every_waiting_message_of_its_topic():
+    registry = TaskRegistry()
+    batches: list[list[int]] = []
+    singles: list[int] = []
+    gate = threading.Event()
+    registry.register("block", lambda payload: gate.wait(10))
+    registry.register("lead.predict", lambda payloads: batches.append([p["n"] for p in payloads]), batch=True)
+    registry.register("lead.rescore", lambda payload: singles.append(payload["n"]))
+    queue = InProcessQueue(registry)
+    try:
+        queue.publish("block", {}, message_id="0")
+        for n in range(5):
+            queue.publish("lead.predict", {"n": n}, message_id=f"p{n}")
+            queue.publish("lead.rescore", {"n": n}, message_id=f"r{n}")
+        gate.set()
+        queue.join()  # returns only when every message, batched ones included, is done
+        assert singles == [0, 1, 2, 3, 4] and batches == [[0, 1, 2, 3, 4]]
+        queue.publish("lead.predict", {"n": 9}, message_id="p9")
+        queue.join()
+        assert batches[-1] == [9]
+    finally:
+        queue.close()
+
+
+def test_registry_runs_batch_and_single_handlers_on_every_payload():
+    registry = TaskRegistry()
+    seen: list = []
+    registry.register("t", lambda payloads: seen.append(("batch", [p["n"] for p in payloads])), batch=True)
+    registry.register("t", lambda payload: seen.append(("one", payload["n"])))
+    registry.handle_many("t", [{"n": 1}, {"n": 2}])
+    registry.handle("t", {"n": 3})
+    assert seen == [("batch", [1, 2]), ("one", 1), ("one", 2), ("batch", [3]), ("one", 3)]
+    assert registry.batched("t") and not registry.batched("other")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(runtime):
+    if not _broker_answers():
+        pytest.skip("RabbitMQ is not reachable")
+    import pika
+
+    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+    batches: list[list[int]] = []
+    calls: list[int] = []
+    done = threading.Event()
+    registry = TaskRegistry()
+
+    def predict(payloads):
+        calls.append(len(payloads))
+        if any(p["lead_id"] == 13 for p in payloads):
+            raise ValueError("a bad message")
+        batches.append([p["lead_id"] for p in payloads])
+        if sum(map(len, batches)) == 20:
+            done.set()
+
+    registry.register("lead.predict", predict, batch=True)
+    with session_scope(runtime.sessions) as session:
+        for lead_id in range(1, 22):
+            outbox.enqueue(session, "lead.predict", {"lead_id": lead_id})
+        outbox.enqueue(session, "lead.rescore", {"lead_id": 1})
+    publisher = RabbitMQQueue(BROKER, queue=queue)
+    assert dispatch_outbox(runtime.sessions, publisher) == 22
+    publisher.close()
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    channel = connection.channel()
+    try:
+        assert channel.queue_declare(queue=queue, durable=True, passive=True).method.message_count == 1
+        assert channel.queue_declare(queue=deferred_queue(queue), durable=True,
+                                     passive=True).method.message_count == 21
+        stop = threading.Event()
+        worker = threading.Thread(target=consume_batches, args=(BROKER, registry),
+                                  kwargs={"stop": stop, "queue": deferred_queue(queue), "gather_seconds": 0.2})
+        worker.start()
+        assert done.wait(20)
+        stop.set()
+        worker.join(10)
+        # All 21 waiting came as one batch; it held the bad message, failed, and was retried one by
+        # one: the other 20 went through, only the bad one is left (requeued, unacknowledged).
+        assert calls[0] == 21 and set(calls[1:]) == {1}
+        assert sorted(n for batch in batches for n in batch) == [n for n in range(1, 22) if n != 13]
+        assert channel.queue_declare(queue=deferred_queue(queue), durable=True,
+                                     passive=True).method.message_count == 1
+    finally:
+        channel.queue_delete(queue)
+        channel.queue_delete(deferred_queue(queue))
+        connection.close()

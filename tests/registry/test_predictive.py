@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import select
 
 from leadscore.core.bulk import insert_rows
-from leadscore.core.database import session_scope
+from leadscore.core.database import session_scope, utcnow
+from leadscore.insights import predictions
 from leadscore.insights.models import LeadPrediction
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead
@@ -80,6 +81,8 @@ def test_training_job_trains_registers_and_refreshes_predictions(runtime):  # no
         assert row.expected_value == pytest.approx(
             session.get(Lead, row.lead_id).current_score / 100 * row.deal_value_p50, rel=0.02)
         open_id = row.lead_id
+        others = [r.lead_id for r in rows[1:4]]
+        closed_id = next(i for i, status in statuses.items() if status != "contacted")
         session.execute(LeadPrediction.__table__.delete().where(LeadPrediction.lead_id == open_id))
 
     # The real-time path: rescoring writes the score and queues the forecasts as a follow-up task
@@ -98,6 +101,18 @@ def test_training_job_trains_registers_and_refreshes_predictions(runtime):  # no
             assert fresh is not None and fresh.p_convert_90d is not None and fresh.next_action in predictive.ACTIONS
             assert fresh.expected_value == pytest.approx(
                 scoring.current(session, open_id).probability * fresh.deal_value_p50, rel=1e-6)
+        # Queued together (a duplicate and a closed lead among them), they are computed in one batch,
+        # with the values the single-lead path gives.
+        services.tasks.handle_many(PREDICT_TOPIC, [{"lead_id": i} for i in (open_id, *others, open_id, closed_id)])
+        with session_scope(runtime.sessions) as session:
+            assert session.get(LeadPrediction, closed_id) is None
+            for lead_id in (open_id, *others):
+                batched = session.get(LeadPrediction, lead_id)
+                single = predictions.refresh_lead(session, lead_id, as_of=utcnow(),
+                                                  probability=scoring.current(session, lead_id).probability)
+                assert batched.next_action == single["next_action"]
+                for column in ("p_convert_90d", "deal_value_p50", "expected_value"):
+                    assert getattr(batched, column) == pytest.approx(single[column], rel=1e-3), column  # seconds apart
     finally:
         services.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from collections.abc import Callable
 
 import typer
 
@@ -64,12 +65,13 @@ def _event_loop() -> str:
 def worker_command(
     concurrency: int = typer.Option(
         2, "--concurrency", min=1, max=64,
-        help="Consumer threads, each with its own broker connection. Handlers spend much of their "
+        help="Consumer threads of the main queue, each with its own broker connection (plus one for "
+        "deferrable work, taken in batches). Handlers spend much of their "
         "time waiting on the database and on webhook receivers, so a few threads keep the queue moving.",
     ),
 ) -> None:
     """Run background work from RabbitMQ (production mode: LEADSCORE_BROKER_URL set)."""
-    from leadscore.core.queue import consume_rabbitmq
+    from leadscore.core.queue import consume_batches, consume_rabbitmq, deferred_queue
     from leadscore.core.services import Services
     from leadscore.tasks import make_scheduler
 
@@ -89,18 +91,27 @@ def worker_command(
         scheduler.start()
     console.print(f"worker consuming RabbitMQ with {concurrency} thread(s) (Ctrl-C to stop)")
 
-    def consume() -> None:
-        try:
-            consume_rabbitmq(settings.broker_url, services.tasks, stop=stop, queue=settings.queue_name, prefetch=4)
-        except Exception:
-            # One consumer lost its connection: stop them all, so the process exits and its
-            # supervisor restarts it whole (unacknowledged messages are redelivered).
-            log.exception("consumer failed; stopping the worker")
-            stop.set()
-            raise
+    def guarded(loop: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                loop()
+            except Exception:
+                # One consumer lost its connection: stop them all, so the process exits and its
+                # supervisor restarts it whole (unacknowledged messages are redelivered).
+                log.exception("consumer failed; stopping the worker")
+                stop.set()
+                raise
+        return run
 
+    consume = guarded(lambda: consume_rabbitmq(settings.broker_url, services.tasks, stop=stop,
+                                               queue=settings.queue_name, prefetch=4))
+    # Forecasts and other deferrable work: their own queue and one thread taking them in batches,
+    # so a score change and its webhook never wait behind them.
+    consume_deferred = guarded(lambda: consume_batches(settings.broker_url, services.tasks, stop=stop,
+                                                       queue=deferred_queue(settings.queue_name)))
     consumers = [threading.Thread(target=consume, name=f"leadscore-consumer-{n}", daemon=True)
                  for n in range(1, concurrency)]
+    consumers.append(threading.Thread(target=consume_deferred, name="leadscore-consumer-deferred", daemon=True))
     try:
         for consumer in consumers:
             consumer.start()

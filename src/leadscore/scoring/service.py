@@ -148,6 +148,19 @@ def current_scores(session: Session, *, limit: int) -> list[Any]:
     ))
 
 
+def current_probabilities(session: Session, lead_ids: Sequence[int]) -> dict[int, float]:
+    """The exact probability of each lead's current (latest champion) score; leads without one are absent."""
+    latest = (
+        select(Score.lead_id, Score.probability,
+               func.row_number().over(partition_by=Score.lead_id,
+                                      order_by=(Score.scored_at.desc(), Score.id.desc())).label("n"))
+        .where(Score.shadow.is_(False), Score.lead_id.in_(list(lead_ids)))
+        .subquery()
+    )
+    return {lead_id: float(p) for lead_id, p in session.execute(
+        select(latest.c.lead_id, latest.c.probability).where(latest.c.n == 1))}
+
+
 def current(session: Session, lead_id: int) -> Score | None:
     return session.scalar(
         select(Score)

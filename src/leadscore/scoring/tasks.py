@@ -15,6 +15,7 @@ import threading
 import time
 from typing import TYPE_CHECKING, Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from leadscore.core import metrics, outbox
@@ -188,17 +189,26 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
     return payload
 
 
-def refresh_predictions(services: Services, lead_id: int) -> None:
-    """Handler of ``lead.predict``: recompute one lead's forecasts in its own transaction.
+def refresh_predictions(services: Services, lead_ids: list[int]) -> None:
+    """Handler of ``lead.predict`` (a batch handler): recompute these leads' forecasts in one transaction.
 
+    Batched because forecasts cost far more per lead alone than in bulk (measured on the
+    20,000-lead demo: 43 ms for one lead, 82 ms for 20): one by one, they were most of the
+    worker's time behind each event and held up the score changes queued after them.
     Idempotent: a duplicate recomputes the same values from the same data.
     """
     models = model_cache(services)
+    wanted = sorted(set(lead_ids))
     with session_scope(services.runtime.sessions) as session:
-        latest = service.current(session, lead_id)  # the exact probability, not the rounded score
-        probability = None if latest is None else latest.probability
-        predictions.refresh_lead(session, lead_id, as_of=utcnow(), probability=probability,
-                                 load=lambda version_id: models.get(session, version_id))
+        by_dataset: dict[str, list[int]] = {}
+        for lead_id, dataset in session.execute(select(Lead.id, Lead.dataset).where(Lead.id.in_(wanted))):
+            by_dataset.setdefault(dataset, []).append(lead_id)
+        exact = service.current_probabilities(session, wanted)  # not the score rounded to a whole point
+        for dataset, ids in by_dataset.items():
+            champions = predictions.load_champions(session, dataset=dataset,
+                                                   load=lambda version_id: models.get(session, version_id))
+            predictions.refresh_predictions(session, dataset=dataset, lead_ids=ids, as_of=utcnow(),
+                                            champions=champions, probabilities=exact)
 
 
 def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_000, force: bool = False) -> int:
@@ -264,5 +274,6 @@ def register(services: Services) -> None:
 
     services.tasks.register("lead.rescore", on_rescore)
     services.tasks.register(RESCORED_TOPIC, on_rescored)
-    services.tasks.register(PREDICT_TOPIC, lambda payload: refresh_predictions(services, int(payload["lead_id"])))
+    services.tasks.register(PREDICT_TOPIC, lambda payloads: refresh_predictions(
+        services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
     services.tasks.register("model.promoted", on_promoted)
