@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import log_loss, roc_auc_score
 from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from leadscore.ml import FeatureBuilder, TrainingConfig, train_conversion_model
@@ -96,20 +96,23 @@ def evaluate_dataset(ds: Dataset, log=print) -> list[dict]:
     folds = list(StratifiedKFold(FOLDS, shuffle=True, random_state=SEED).split(ds.frame, ds.y))
     rows = []
     for name, run in methods_for(ds).items():
-        aucs, accs, eces, infos = [], [], [], []
+        aucs, losses, accs, eces, infos = [], [], [], [], []
         started = time.time()
         for tr, te in folds:
             train, test = ds.frame.iloc[tr].reset_index(drop=True), ds.frame.iloc[te].reset_index(drop=True)
             p, thr, info = run(train, ds.y[tr], test)
             yt = ds.y[te]
             aucs.append(roc_auc_score(yt, p))
+            losses.append(log_loss(yt, np.clip(p, 1e-7, 1 - 1e-7), labels=[0, 1]))
             accs.append(float(np.mean((p >= thr) == yt)))
             eces.append(expected_calibration_error(yt, p))
             infos.append(info)
         row = {"dataset": ds.name, "method": name, "auc": np.mean(aucs), "auc_sd": np.std(aucs),
+               "log_loss": np.mean(losses), "log_loss_sd": np.std(losses),
                "accuracy": np.mean(accs), "accuracy_sd": np.std(accs), "ece": np.mean(eces),
                "seconds": time.time() - started, "info": infos[0]}
-        log(f"  {name:<55} AUC {row['auc']:.4f}±{row['auc_sd']:.4f}  acc {row['accuracy']:.4f}  "
+        log(f"  {name:<55} AUC {row['auc']:.4f}±{row['auc_sd']:.4f}  log loss {row['log_loss']:.4f}  "
+            f"acc {row['accuracy']:.4f}  "
             f"ECE {row['ece']:.4f}  ({row['seconds']:.0f}s) {row['info'] or ''}")
         rows.append(row)
     return rows
