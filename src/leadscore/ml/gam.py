@@ -46,6 +46,15 @@ benchmark, 2026-11-27): X Education all columns 0.9851 → 0.9852 (accuracy
 0.9506 → 0.9491), leakage-guard defaults 0.9478 → 0.9483, pre-contact
 0.8795 → 0.8812 (default LightGBM 0.8810), Olist 0.7174 → 0.7180, Maven
 0.5608 → 0.5623; ECE 0.010-0.020. Gains are within one fold standard deviation.
+Tried and not adopted (2026-11-27; the benchmark's folds and pipeline rows with one setting changed;
+out-of-fold log loss, ROC AUC): (a)
+``min_category_count`` 20 → 10 (a level seen 10 times, LightGBM's ``cat_smooth``, keeps its own code):
+X Education all columns 0.1423 → 0.1408 (AUC 0.9852 → 0.9853, accuracy 0.9486 → 0.9495), guard
+defaults 0.2805 → 0.2802, pre-contact 0.4157 → 0.4162 (AUC 0.8812 → 0.8808, below default
+LightGBM's 0.8810), Olist and Maven identical (same features): mean log loss −0.0003, AUC flat, far
+inside the fold s.d. (0.0025-0.012), and it would lose the pre-contact row to LightGBM. (b)
+``min_child_samples`` 20 → 10: X Education all columns 0.1423 → 0.1420 (AUC 0.9851), guard defaults
+0.2805 → 0.2815 with ECE 0.0209 (> 0.02); stopped there.
 
 Training cost: one 100-round screening model on ≤ 20,000 rows (about 1 s),
 one extra prediction pass per pair over its (≤ 256 × 256) grid with only that
