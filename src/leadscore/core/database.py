@@ -8,6 +8,7 @@ receive a session and at most ``flush``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -21,6 +22,7 @@ from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from leadscore.core.config import ConfigError, Settings, mask_url
+from leadscore.core.write_lock import WriteLock
 
 # Named constraints let Alembic's batch mode on SQLite drop and alter them.
 NAMING_CONVENTION = {
@@ -73,14 +75,22 @@ class Base(DeclarativeBase):
 WRITE = {"sqlite_immediate": True}
 
 
-def _sqlite_begin(connection: Any) -> None:
+def _sqlite_begin(lock: WriteLock, connection: Any) -> None:
     # A deferred transaction that reads and then writes fails with "database is
     # locked" if another connection committed in between (WAL snapshots cannot
     # be upgraded; busy_timeout does not help). Transactions that will write
-    # therefore begin IMMEDIATE and queue for the write lock up front; reads stay
-    # deferred so they never wait on writers.
-    immediate = connection.get_execution_options().get("sqlite_immediate", False)
-    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    # therefore begin IMMEDIATE and queue for the write lock up front (first in
+    # this process's queue, core.write_lock says why); reads stay deferred so
+    # they never wait on writers.
+    if not connection.get_execution_options().get("sqlite_immediate", False):
+        connection.exec_driver_sql("BEGIN")
+        return
+    lock.acquire(connection)
+    try:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        lock.release(connection)
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -118,7 +128,10 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling breaks SAVEPOINTs (used by nested
         # transactions and the per-test rollback); let SQLAlchemy emit BEGIN.
-        event.listen(engine, "begin", _sqlite_begin)
+        lock = WriteLock()
+        event.listen(engine, "begin", functools.partial(_sqlite_begin, lock))
+        event.listen(engine, "commit", lock.release)
+        event.listen(engine, "rollback", lock.release)
     return engine
 
 
@@ -140,8 +153,16 @@ def make_session_factory(engine: Engine) -> sessionmaker[Session]:
 
 
 def begin_write(session: Session) -> None:
-    """Mark the session's (not yet started) transaction as one that will write."""
-    session.connection(execution_options=WRITE)
+    """Mark the session's transactions as ones that will write.
+
+    On SQLite each begins IMMEDIATE (takes the write lock) at its first statement, not
+    here: an API write request creates its session in one thread-pool hop and first uses
+    it in the next, and holding the lock across that wait (an event-loop iteration, tens
+    of milliseconds under load) kept the real-time path waiting for it.
+    """
+    bind = session.get_bind()
+    if isinstance(bind, Engine):  # a session on a test's open connection has begun already
+        session.bind = bind.execution_options(**WRITE)
 
 
 @contextmanager
