@@ -117,3 +117,47 @@ def test_a_batch_rescoring_replaces_the_cached_scores_wherever_the_outbox_is_dis
     assert services.cache.get(cache_key(lead_id))["score"] == -1
     settle(services)  # the server's (here: this process's) dispatcher picks the rows up
     assert services.cache.get(cache_key(lead_id)) == current
+
+
+def test_leads_queued_together_are_rescored_in_one_batch_and_a_failing_one_holds_back_no_other(services, monkeypatch):
+    from leadscore.scoring import tasks
+
+    with session_scope(services.runtime.sessions) as session:
+        _history(session, 30)
+    assert run_training_job(services.runtime.sessions, dataset="rt").promoted
+    with session_scope(services.runtime.sessions) as session:
+        ids = [leads.create(session, LeadCreate(dataset="rt", external_id=f"b{i}", pre_approved=i % 2 == 0),
+                            actor="t")[0].id for i in range(4)]
+    settle(services)
+    for lead_id in ids:
+        services.cache.delete(cache_key(lead_id))
+
+    transactions = []
+    real_scope = tasks.session_scope
+
+    def counting_scope(*args, **kwargs):
+        transactions.append(1)
+        return real_scope(*args, **kwargs)
+
+    monkeypatch.setattr(tasks, "session_scope", counting_scope)
+    # A duplicate among them is rescored once, in one transaction for all.
+    services.tasks.handle_many("lead.rescore", [{"lead_id": i} for i in (*ids, ids[0])])
+    assert len(transactions) == 1
+    with session_scope(services.runtime.sessions) as session:
+        expected = {i: scores.payload(scores.current(session, i)) for i in ids}
+    assert {i: services.cache.get(cache_key(i)) for i in ids} == expected
+
+    for lead_id in ids:
+        services.cache.delete(cache_key(lead_id))
+    real_rescore = tasks.rescore_lead
+
+    def rescore_or_fail(services_, session, lead_id):
+        if lead_id == ids[1]:
+            raise RuntimeError("a lead that cannot be scored")
+        return real_rescore(services_, session, lead_id)
+
+    monkeypatch.setattr(tasks, "rescore_lead", rescore_or_fail)
+    with pytest.raises(RuntimeError, match="cannot be scored"):
+        services.tasks.handle_many("lead.rescore", [{"lead_id": i} for i in ids])
+    cached = {i: services.cache.get(cache_key(i)) for i in ids}
+    assert cached[ids[1]] is None and all(cached[i] == expected[i] for i in ids if i != ids[1])

@@ -120,7 +120,15 @@ def _open_ids(session: Session, dataset: str, lead_ids: Sequence[int] | None) ->
     return open_ids, gone, scores
 
 
-def refresh_predictions(
+@dataclass
+class Forecasts:
+    """What ``forecast`` computed: rows to upsert and leads whose row must go (``store`` writes them)."""
+
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    gone: list[int] = field(default_factory=list)
+
+
+def forecast(
     session: Session,
     *,
     dataset: str,
@@ -130,18 +138,16 @@ def refresh_predictions(
     leads: pd.DataFrame | None = None,
     interactions: pd.DataFrame | None = None,
     probabilities: dict[int, float] | None = None,
-) -> int:
-    """Upsert prediction rows of a dataset's open leads (or of ``lead_ids`` among them); returns rows written.
+) -> Forecasts:
+    """Compute the prediction rows of a dataset's open leads (or of ``lead_ids`` among them); reads only.
 
     Callers that already hold the leads' frames (batch rescoring) pass them, and
     the conversion probabilities they just computed, to skip reloading.
     """
     champions = champions if champions is not None else load_champions(session, dataset=dataset)
     open_ids, gone, scores = _open_ids(session, dataset, lead_ids)
-    for start in range(0, len(gone), 20_000):
-        session.execute(delete(LeadPrediction).where(LeadPrediction.lead_id.in_(gone[start : start + 20_000])))
     if not champions or not open_ids:
-        return 0
+        return Forecasts(gone=gone)
     if leads is None:
         leads = leads_frame(session, dataset=dataset, lead_ids=open_ids)
     else:
@@ -151,10 +157,22 @@ def refresh_predictions(
     else:
         interactions = interactions[interactions["lead_id"].isin(open_ids)]
     probability = pd.Series({**scores, **(probabilities or {})}, dtype=float)
-    rows = compute(champions, leads, interactions, as_of=_naive(as_of), probability=probability)
-    upsert_rows(session, LeadPrediction.__table__, rows, key=["lead_id"])
+    return Forecasts(compute(champions, leads, interactions, as_of=_naive(as_of), probability=probability), gone)
+
+
+def store(session: Session, forecasts: Forecasts) -> int:
+    """Write what ``forecast`` computed; returns rows written."""
+    gone = forecasts.gone
+    for start in range(0, len(gone), 20_000):
+        session.execute(delete(LeadPrediction).where(LeadPrediction.lead_id.in_(gone[start : start + 20_000])))
+    upsert_rows(session, LeadPrediction.__table__, forecasts.rows, key=["lead_id"])
     session.flush()
-    return len(rows)
+    return len(forecasts.rows)
+
+
+def refresh_predictions(session: Session, **kwargs: Any) -> int:
+    """``forecast`` and ``store`` in the caller's transaction; returns rows written (arguments: ``forecast``'s)."""
+    return store(session, forecast(session, **kwargs))
 
 
 def refresh_lead(

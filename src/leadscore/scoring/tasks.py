@@ -190,7 +190,7 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
 
 
 def refresh_predictions(services: Services, lead_ids: list[int]) -> None:
-    """Handler of ``lead.predict`` (a batch handler): recompute these leads' forecasts in one transaction.
+    """Handler of ``lead.predict`` (a batch handler): recompute these leads' forecasts together.
 
     Batched because forecasts cost far more per lead alone than in bulk (measured on the
     20,000-lead demo: 43 ms for one lead, 82 ms for 20): one by one, they were most of the
@@ -199,7 +199,10 @@ def refresh_predictions(services: Services, lead_ids: list[int]) -> None:
     """
     models = model_cache(services)
     wanted = sorted(set(lead_ids))
-    with session_scope(services.runtime.sessions) as session:
+    # Computed in a read-only transaction and written in a short one: a write transaction holds
+    # SQLite's single write lock, and the score changes queued meanwhile must not wait for the models.
+    computed = []
+    with session_scope(services.runtime.sessions, write=False) as session:
         by_dataset: dict[str, list[int]] = {}
         for lead_id, dataset in session.execute(select(Lead.id, Lead.dataset).where(Lead.id.in_(wanted))):
             by_dataset.setdefault(dataset, []).append(lead_id)
@@ -207,8 +210,11 @@ def refresh_predictions(services: Services, lead_ids: list[int]) -> None:
         for dataset, ids in by_dataset.items():
             champions = predictions.load_champions(session, dataset=dataset,
                                                    load=lambda version_id: models.get(session, version_id))
-            predictions.refresh_predictions(session, dataset=dataset, lead_ids=ids, as_of=utcnow(),
-                                            champions=champions, probabilities=exact)
+            computed.append(predictions.forecast(session, dataset=dataset, lead_ids=ids, as_of=utcnow(),
+                                                 champions=champions, probabilities=exact))
+    with session_scope(services.runtime.sessions) as session:
+        for forecasts in computed:
+            predictions.store(session, forecasts)
 
 
 def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_000, force: bool = False) -> int:
@@ -252,16 +258,46 @@ def _record(lead_id: int, result: Any) -> ScoreRecord:
     )
 
 
-def register(services: Services) -> None:
-    def on_rescore(payload: dict[str, Any]) -> None:
-        lead_id = int(payload["lead_id"])
-        with session_scope(services.runtime.sessions) as session:
-            scored = rescore_lead(services, session, lead_id)
-        # Only after commit: readers must never see a cached score the database lacks.
-        if scored is not None:
-            services.cache.set(cache_key(lead_id), scored)
-        services.dispatcher.notify()
+def rescore_leads(services: Services, lead_ids: list[int]) -> None:
+    """Handler of ``lead.rescore`` (a batch handler): rescore these leads in one transaction.
 
+    One transaction for all the messages waiting: on SQLite each write transaction
+    queues for the single write lock behind the API's write requests, and one per
+    lead made the real-time path fall behind the events. If the batch fails, each
+    lead is rescored in its own transaction, so one bad lead holds back no other.
+    """
+    wanted = list(dict.fromkeys(lead_ids))  # a lead changed twice meanwhile is rescored once
+    try:
+        with session_scope(services.runtime.sessions) as session:
+            scored = {lead_id: rescore_lead(services, session, lead_id) for lead_id in wanted}
+    except Exception:
+        if len(wanted) == 1:
+            raise
+        log.warning("rescoring %d leads together failed; rescoring them one by one", len(wanted), exc_info=True)
+        scored, failed = {}, None
+        for lead_id in wanted:
+            try:
+                with session_scope(services.runtime.sessions) as session:
+                    scored[lead_id] = rescore_lead(services, session, lead_id)
+            except Exception as exc:
+                log.exception("rescoring lead %d failed", lead_id)
+                failed = exc
+        _cache_scores(services, scored)
+        if failed is not None:
+            raise failed
+        return
+    _cache_scores(services, scored)
+
+
+def _cache_scores(services: Services, scored: dict[int, dict[str, Any] | None]) -> None:
+    # Only after commit: readers must never see a cached score the database lacks.
+    for lead_id, payload in scored.items():
+        if payload is not None:
+            services.cache.set(cache_key(lead_id), payload)
+    services.dispatcher.notify()
+
+
+def register(services: Services) -> None:
     def on_promoted(_payload: dict[str, Any]) -> None:
         model_cache(services).clear()
         services.cache.clear_prefix(CACHE_PREFIX)
@@ -272,7 +308,8 @@ def register(services: Services) -> None:
         services.cache.clear_prefix(CACHE_PREFIX)
         warm_cache(services, force=True)
 
-    services.tasks.register("lead.rescore", on_rescore)
+    services.tasks.register("lead.rescore", lambda payloads: rescore_leads(
+        services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
     services.tasks.register(RESCORED_TOPIC, on_rescored)
     services.tasks.register(PREDICT_TOPIC, lambda payloads: refresh_predictions(
         services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
