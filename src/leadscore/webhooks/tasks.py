@@ -83,32 +83,42 @@ CHAIN_LIMIT = 50
 
 
 def deliver(services: Services, payload: dict[str, Any]) -> None:
-    """Handler of ``webhook.deliver``: one attempt of one delivery row, then the subscription's next."""
-    next_id: int | None = int(payload["delivery_id"])
-    for _ in range(CHAIN_LIMIT):
-        if next_id is None:
-            break
-        next_id = _deliver_one(services, next_id)
-    services.dispatcher.notify()
+    """Handler of ``webhook.deliver``: one attempt of one delivery row, then the subscription's next.
 
-
-def _deliver_one(services: Services, delivery_id: int) -> int | None:
+    Recording an outcome and claiming the next delivery share one transaction: each
+    write transaction queues for SQLite's single write lock behind the API's write
+    requests, and two per delivery let the deliveries fall behind the events under load.
+    """
     settings = services.settings
-    # Most duplicate messages (the chain above sent their row already) end here, on a plain
+    delivery_id = int(payload["delivery_id"])
+    # Most duplicate messages (the chain below sent their row already) end here, on a plain
     # read, instead of queueing for a write transaction (SQLite's single write lock).
     with session_scope(services.runtime.sessions, write=False) as session:
         status = session.scalar(select(WebhookDelivery.status).where(WebhookDelivery.id == delivery_id))
-    if status not in UNFINISHED:
-        return None
-    attempt = _transaction(services, lambda s: delivery.claim(s, delivery_id, settings=settings, now=utcnow()))
-    if attempt is None:
-        return None
-    outcome = delivery.send(
-        http_client(services), attempt, timeout=settings.webhook_timeout_seconds, now=utcnow()
-    )
-    next_id = _transaction(services, lambda s: delivery.record(s, attempt, outcome, settings=settings, now=utcnow()))
+    if status in UNFINISHED:
+        attempt = _transaction(services, lambda s: delivery.claim(s, delivery_id, settings=settings, now=utcnow()))
+        for _ in range(CHAIN_LIMIT):
+            if attempt is None:
+                break
+            attempt = _send_and_record(services, attempt)
+    services.dispatcher.notify()
+
+
+def _send_and_record(services: Services, attempt: delivery.Attempt) -> delivery.Attempt | None:
+    """Send ``attempt``, record its outcome and claim the subscription's next delivery if one is due."""
+    settings = services.settings
+    outcome = delivery.send(http_client(services), attempt, timeout=settings.webhook_timeout_seconds, now=utcnow())
+
+    def record(session: Session) -> delivery.Attempt | None:
+        now = utcnow()
+        next_id = delivery.record(session, attempt, outcome, settings=settings, now=now)
+        if next_id is None:
+            return None
+        return delivery.claim(session, next_id, settings=settings, now=now)
+
+    following = _transaction(services, record)
     metrics.webhook_delivery("delivered" if outcome.ok else "failed")
-    return next_id
+    return following
 
 
 def deliver_due(services: Services, *, limit: int = 200) -> int:
