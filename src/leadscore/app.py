@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             # busy serving requests, only sweeps what nobody sent (see core.dispatcher).
             active.dispatcher.sweep_only_older_than(API_OUTBOX_FALLBACK_SECONDS)
             app.state.notify_outbox = None
+        elif active.consumes_in_process:
+            active.dispatcher.hand_off_commits()  # each commit queues its follow-up work itself
         active.dispatcher.start()
         guard = security.open_guard(app, active)  # key cache, rate limiter, usage flusher
         from leadscore.scoring.tasks import start_cache_warming

@@ -104,3 +104,52 @@ def test_a_sweep_only_dispatcher_still_drains_everything(runtime):
     finally:
         dispatcher.stop()
         task_queue.close()
+
+
+def test_handing_off_queues_a_commit_at_once_and_marks_it_without_sending_it_twice(runtime):
+    from sqlalchemy import select
+
+    from leadscore.core.outbox import OutboxMessage
+
+    task_queue, seen, arrived = _recording_queue()
+    dispatcher = OutboxDispatcher(runtime.sessions, task_queue, interval=60.0)  # the loop never runs here
+    assert dispatcher.hand_off_commits()
+    try:
+        with session_scope(runtime.sessions) as session:
+            outbox.enqueue(session, "lead.rescore", {"lead_id": 1})
+            with session.begin_nested():
+                outbox.enqueue(session, "lead.rescore", {"lead_id": 2})
+            try:
+                with session.begin_nested():
+                    outbox.enqueue(session, "lead.rescore", {"lead_id": 3})  # rolled back: never sent
+                    raise ValueError
+            except ValueError:
+                pass
+            assert not seen  # nothing before the commit
+        with pytest.raises(RuntimeError):
+            with session_scope(runtime.sessions) as session:
+                outbox.enqueue(session, "lead.rescore", {"lead_id": 4})
+                raise RuntimeError("the request failed")
+        assert arrived.wait(5)
+        task_queue.join()
+        assert seen == [{"lead_id": 1}, {"lead_id": 2}]
+        with session_scope(runtime.sessions, write=False) as session:
+            assert session.scalars(select(OutboxMessage.dispatched_at)).all() == [None, None]
+        assert dispatcher.drain() == 2  # marked as sent, not sent again
+        task_queue.join()
+        assert seen == [{"lead_id": 1}, {"lead_id": 2}]
+        with session_scope(runtime.sessions, write=False) as session:
+            assert None not in session.scalars(select(OutboxMessage.dispatched_at)).all()
+        # Rows this process did not hand over (a command's, another process's) are still swept.
+        other = Runtime.open(runtime.settings)
+        try:
+            with session_scope(other.sessions) as session:
+                outbox.enqueue(session, "lead.rescore", {"lead_id": 5})
+        finally:
+            other.close()
+        assert dispatcher.drain() == 1
+        task_queue.join()
+        assert seen[-1] == {"lead_id": 5}
+    finally:
+        dispatcher.stop()
+        task_queue.close()

@@ -108,23 +108,27 @@ def test_rabbitmq_round_trip(runtime, monkeypatch):
     connection.close()
 
 
-def test_in_process_queue_runs_urgent_work_first_and_in_order_within_a_level():
+def test_in_process_queue_runs_urgent_work_first_and_deferrable_work_beside_it():
     registry = TaskRegistry()
     seen: list[str] = []
-    gate = threading.Event()
-    registry.register("block", lambda payload: gate.wait(10))
-    for topic in ("lead.predict", "lead.rescore", "webhook.deliver", "insights.refresh"):
+    gate, blocking = threading.Event(), threading.Event()
+    predicted = threading.Event()
+    registry.register("block", lambda payload: (blocking.set(), gate.wait(10)))
+    for topic in ("lead.rescore", "webhook.deliver", "insights.refresh"):
         registry.register(topic, lambda payload, topic=topic: seen.append(f"{topic}:{payload['n']}"))
+    registry.register("lead.predict", lambda payload: (seen.append(f"lead.predict:{payload['n']}"), predicted.set()))
     queue = InProcessQueue(registry)
     try:
-        queue.publish("block", {}, message_id="0")  # holds the thread while the rest is queued
-        for n, topic in enumerate(["lead.predict", "insights.refresh", "lead.rescore", "lead.predict",
-                                   "webhook.deliver", "lead.rescore"]):
+        queue.publish("block", {}, message_id="0")  # holds the main lane while the rest is queued
+        assert blocking.wait(10)
+        for n, topic in enumerate(["insights.refresh", "lead.rescore", "webhook.deliver", "lead.rescore"]):
             queue.publish(topic, {"n": n}, message_id=str(n))
+        queue.publish("lead.predict", {"n": 9}, message_id="9")
+        # Forecasts have their own lane: done while the main lane is still busy.
+        assert predicted.wait(10) and seen == ["lead.predict:9"]
         gate.set()
         queue.join()
-        assert seen == ["lead.rescore:2", "webhook.deliver:4", "lead.rescore:5", "insights.refresh:1",
-                        "lead.predict:0", "lead.predict:3"]
+        assert seen[1:] == ["lead.rescore:1", "webhook.deliver:2", "lead.rescore:3", "insights.refresh:0"]
     finally:
         queue.close()
 
@@ -133,20 +137,22 @@ def test_in_process_queue_hands_a_batch_handler_every_waiting_message_of_its_top
     registry = TaskRegistry()
     batches: list[list[int]] = []
     singles: list[int] = []
-    gate = threading.Event()
-    registry.register("block", lambda payload: gate.wait(10))
-    registry.register("lead.predict", lambda payloads: batches.append([p["n"] for p in payloads]), batch=True)
-    registry.register("lead.rescore", lambda payload: singles.append(payload["n"]))
+    gate, blocking = threading.Event(), threading.Event()
+    registry.register("block", lambda payload: (blocking.set(), gate.wait(10)))
+    registry.register("lead.rescore", lambda payloads: batches.append([p["n"] for p in payloads]), batch=True)
+    registry.register("insights.refresh", lambda payload: singles.append(payload["n"]))
     queue = InProcessQueue(registry)
     try:
         queue.publish("block", {}, message_id="0")
+        assert blocking.wait(10)
         for n in range(5):
-            queue.publish("lead.predict", {"n": n}, message_id=f"p{n}")
             queue.publish("lead.rescore", {"n": n}, message_id=f"r{n}")
+            queue.publish("insights.refresh", {"n": n}, message_id=f"i{n}")
         gate.set()
         queue.join()  # returns only when every message, batched ones included, is done
-        assert singles == [0, 1, 2, 3, 4] and batches == [[0, 1, 2, 3, 4]]
-        queue.publish("lead.predict", {"n": 9}, message_id="p9")
+        # The urgent rescorings went first, all five in one batch; then the rest, one at a time.
+        assert batches == [[0, 1, 2, 3, 4]] and singles == [0, 1, 2, 3, 4]
+        queue.publish("lead.rescore", {"n": 9}, message_id="r9")
         queue.join()
         assert batches[-1] == [9]
     finally:

@@ -14,6 +14,13 @@ Three ways to run it, because who should dispatch depends on the process:
 - **fallback sweep** (``sweep_only_older_than``): dispatch only rows nobody
   dispatched within that many seconds. The production API runs this way, so
   nothing waits forever if no worker is listening.
+- **hand-off** (``hand_off_commits``, in-process queue): each transaction of this
+  process gives the rows it wrote to the queue the moment it commits, and the
+  loop marks them sent about once a second (and sweeps rows older than
+  ``HAND_OFF_GRACE`` that nobody handed over, e.g. a command's). The embedded
+  server runs this way. Measured why: under load every write transaction queues
+  for SQLite's single write lock, and marking each commit's rows in a transaction
+  of their own, through a thread starved of the GIL, made events wait seconds.
 
 Every mode sweeps on start and every ``interval`` seconds, picking up rows left
 by a process that died between its commit and its dispatch: nothing written to
@@ -29,8 +36,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from leadscore.core.outbox import NOTIFY_CHANNEL
-from leadscore.core.queue import TaskQueue, dispatch_outbox
+from leadscore.core.outbox import HAND_OFF, NOTIFY_CHANNEL
+from leadscore.core.queue import InProcessQueue, TaskQueue, dispatch_outbox
+from leadscore.core.write_lock import background_writer
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +46,8 @@ log = logging.getLogger(__name__)
 LISTEN_SLICE = 0.25
 # After a failed LISTEN connection, sweep on the interval this long before trying again.
 LISTEN_RETRY = 10.0
+# In hand-off mode, rows younger than this are left to the transaction that wrote them.
+HAND_OFF_GRACE = 2.0
 
 
 class OutboxDispatcher:
@@ -52,6 +62,7 @@ class OutboxDispatcher:
         self._thread: threading.Thread | None = None
         self._listener: Any = None
         self._listen_failed_at = -LISTEN_RETRY
+        self._handed: set[int] | None = None  # ids given to the queue at commit, not yet marked
 
     # ------------------------------------------------------------ configuration (before start)
     @property
@@ -68,18 +79,37 @@ class OutboxDispatcher:
         self.listen_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
         return True
 
+    def hand_off_commits(self) -> bool:
+        """In-process queue: rows go to the queue as their transaction commits (this process's
+        sessions only); False for a broker, where a listening worker dispatches."""
+        if not isinstance(self.task_queue, InProcessQueue):
+            return False
+        self._handed = set()
+        self.older_than = max(self.older_than or 0.0, HAND_OFF_GRACE)
+        self.sessions.configure(info={**self.sessions.kw.get("info", {}), HAND_OFF: self._hand_off})
+        return True
+
+    def _hand_off(self, messages: list[Any]) -> None:
+        handed = self._handed
+        if handed is None:
+            return
+        for message in messages:
+            handed.add(message.id)  # first, so a sweep running now marks it instead of sending it
+            self.task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}")
+
     def sweep_only_older_than(self, seconds: float) -> None:
         """Leave rows younger than ``seconds`` to a listening dispatcher (the loop only; ``drain`` sends all)."""
         self.older_than = seconds
 
     # ------------------------------------------------------------ running
     def notify(self) -> None:
-        self._wake.set()
+        if self._handed is None:  # handing off, the commit itself has queued its rows
+            self._wake.set()
 
     def drain(self, older_than: float | None = None) -> int:
         """Dispatch until the outbox is empty (commands and tests; the loop passes ``older_than``)."""
         total = 0
-        while sent := dispatch_outbox(self.sessions, self.task_queue, older_than=older_than):
+        while sent := dispatch_outbox(self.sessions, self.task_queue, older_than=older_than, handed=self._handed):
             total += sent
         return total
 
@@ -97,6 +127,7 @@ class OutboxDispatcher:
             self._thread = None
 
     def _loop(self) -> None:
+        background_writer()  # marking rows sent is on the real-time path: first in line on SQLite
         try:
             while not self._stop.is_set():
                 try:

@@ -12,10 +12,11 @@ dispatches the rows at once, whichever process wrote them (see
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, Integer, String, Text, text
+from sqlalchemy import Index, Integer, String, Text, event, inspect, text
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from leadscore.core.database import Base, utcnow
@@ -37,13 +38,16 @@ class OutboxMessage(Base):
 def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:
     message = OutboxMessage(topic=topic, payload=payload)
     session.add(message)
-    # Tells the unit of work to wake the dispatcher once this transaction commits.
+    # Tells the unit of work to wake the dispatcher once this transaction commits, and which
+    # rows it wrote (a serving process hands them to its in-process queue at once: dispatcher).
     session.info["outbox_written"] = True
+    session.info.setdefault(WRITTEN, []).append(message)
     _notify_on_commit(session)
     return message
 
 
 NOTIFY_CHANNEL = "leadscore_outbox"
+WRITTEN = "outbox_messages"  # session.info key: the rows this transaction enqueued
 
 
 def _notify_on_commit(session: Session) -> None:
@@ -54,3 +58,23 @@ def _notify_on_commit(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
     session.info["outbox_notified_in"] = transaction
+
+
+HAND_OFF = "outbox_hand_off"  # session.info key (set on the sessionmaker): called with the committed rows
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint was released; the transaction goes on
+        return
+    written = session.info.pop(WRITTEN, None)
+    hand_off: Callable[[list[OutboxMessage]], None] | None = session.info.get(HAND_OFF)
+    if written and hand_off is not None:
+        # Rows added in a savepoint that was rolled back are not in the database: not those.
+        hand_off([m for m in written if inspect(m).persistent])
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    if not session.in_nested_transaction():  # a savepoint's rows are weeded out at commit
+        session.info.pop(WRITTEN, None)

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.outbox import OutboxMessage
+from leadscore.core.write_lock import background_writer
 
 log = logging.getLogger(__name__)
 
@@ -102,26 +103,47 @@ def deferred_queue(queue: str) -> str:
 
 
 class InProcessQueue:
-    """A thread that runs handlers in this process; nothing to install."""
+    """Threads that run handlers in this process; nothing to install.
+
+    Two lanes, each a priority queue with its own thread: urgent and ordinary work in one,
+    ``DEFERRABLE_TOPICS`` in the other, so a batch of forecasts (hundreds of milliseconds
+    when the API keeps the GIL busy) never holds up the score change queued behind it.
+    """
 
     def __init__(self, registry: TaskRegistry) -> None:
         self.registry = registry
-        self._items: stdlib_queue.PriorityQueue[tuple[int, int, tuple[str, dict[str, Any], str] | None]] = (
-            stdlib_queue.PriorityQueue())
-        self._sequence = itertools.count()
-        self._thread = threading.Thread(target=self._run, name="leadscore-tasks", daemon=True)
-        self._thread.start()
+        self._main = _Lane(registry, "leadscore-tasks")
+        self._deferred = _Lane(registry, "leadscore-tasks-deferred")
 
     def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
-        self._items.put((_priority(topic), next(self._sequence), (topic, payload, message_id)))
+        (self._deferred if topic in DEFERRABLE_TOPICS else self._main).put(topic, payload, message_id)
 
     def join(self) -> None:
         """Wait until everything published so far has been handled (tests, CLI)."""
-        self._items.join()
+        self._main.items.join()
+        self._deferred.items.join()
+
+    def close(self) -> None:
+        self._main.close()
+        self._deferred.close()
+
+
+class _Lane:
+    def __init__(self, registry: TaskRegistry, name: str) -> None:
+        self.registry = registry
+        self.items: stdlib_queue.PriorityQueue[tuple[int, int, tuple[str, dict[str, Any], str] | None]] = (
+            stdlib_queue.PriorityQueue())
+        self._sequence = itertools.count()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def put(self, topic: str, payload: dict[str, Any], message_id: str) -> None:
+        self.items.put((_priority(topic), next(self._sequence), (topic, payload, message_id)))
 
     def _run(self) -> None:
+        background_writer()  # the real-time path: first in line for SQLite's write lock
         while True:
-            _, _, item = self._items.get()
+            _, _, item = self.items.get()
             items = 1
             try:
                 if item is None:
@@ -137,19 +159,19 @@ class InProcessQueue:
                     log.exception("task %s (%s, %d message(s)) failed", topic, message_id, len(payloads))
             finally:
                 for _ in range(items):
-                    self._items.task_done()
+                    self.items.task_done()
 
     def _take_more(self, topic: str) -> list[dict[str, Any]]:
         """The payloads of ``topic`` next in line (the queue's head), up to ``MAX_BATCH`` in all."""
         taken: list[dict[str, Any]] = []
-        with self._items.mutex:  # PriorityQueue's own lock; ``queue`` is its heap
-            heap = self._items.queue
+        with self.items.mutex:  # PriorityQueue's own lock; ``queue`` is its heap
+            heap = self.items.queue
             while heap and len(taken) < MAX_BATCH - 1 and heap[0][2] is not None and heap[0][2][0] == topic:
                 taken.append(heapq.heappop(heap)[2][1])
         return taken
 
     def close(self) -> None:
-        self._items.put((9, next(self._sequence), None))  # after everything already queued
+        self.items.put((9, next(self._sequence), None))  # after everything already queued
         self._thread.join(timeout=10)
 
 
@@ -303,13 +325,14 @@ def _handle_one(channel: Any, registry: TaskRegistry, topic: str, tag: int, payl
 
 
 def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, limit: int = 500,
-                    older_than: float | None = None) -> int:
+                    older_than: float | None = None, handed: set[int] | None = None) -> int:
     """Publish committed outbox rows and mark them sent; returns how many were sent.
 
     A row is marked only after the broker confirmed it, so a crash in between
     re-sends it (at-least-once). On PostgreSQL, SKIP LOCKED lets several
     dispatchers run side by side. ``older_than`` (seconds) leaves younger rows
-    to another dispatcher: a fallback sweep.
+    to another dispatcher: a fallback sweep. Rows in ``handed`` were given to the
+    queue already (``OutboxDispatcher.hand_off_commits``): they are only marked.
     """
     sent = 0
     undelivered = OutboxMessage.dispatched_at.is_(None)
@@ -332,7 +355,13 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
         )
         if session.get_bind().dialect.name == "postgresql":
             query = query.with_for_update(skip_locked=True)
+        marked: list[int] = []
         for message in session.scalars(query):
+            if handed is not None and message.id in handed:
+                message.dispatched_at = utcnow()
+                message.attempts += 1
+                marked.append(message.id)
+                continue
             try:
                 task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}")
             except Exception as exc:
@@ -342,4 +371,6 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
             message.dispatched_at = utcnow()
             message.attempts += 1
             sent += 1
-    return sent
+    if handed is not None:
+        handed.difference_update(marked)  # committed: marked for good
+    return sent + len(marked)
