@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from leadscore.core.config import Settings
 from leadscore.core.database import begin_write
+from leadscore.core.routes import REQUEST_SESSION
 from leadscore.core.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -45,6 +46,9 @@ async def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Set
 
 def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
     session = runtime.sessions()
+    # A plain-def endpoint commits this session itself as it returns (core.routes says why).
+    session.info[REQUEST_SESSION] = True
+    session.info["read_bind"] = session.get_bind()
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         begin_write(session)
     try:

@@ -15,7 +15,7 @@ from datetime import datetime
 from pathlib import Path as FilePath
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request, status
+from fastapi import Path, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -23,13 +23,14 @@ from starlette.concurrency import run_in_threadpool
 from leadscore.core.database import session_scope
 from leadscore.core.deps import RuntimeDep, SessionDep
 from leadscore.core.problems import Conflict, NotFound, Problem
+from leadscore.core.routes import router as api_router
 from leadscore.core.security import Principal, ReadKey, WriteKey
 from leadscore.core.security.schemas import ProblemDetail
 from leadscore.integrations import jobs
 from leadscore.integrations.models import BulkJob
 from leadscore.integrations.schemas import DATASET_PATTERN, OPTION_MODELS
 
-router = APIRouter(prefix="/bulk", tags=["bulk"])
+router = api_router(prefix="/bulk", tags=["bulk"])
 
 Dataset = Annotated[str, Query(min_length=1, max_length=64, pattern=DATASET_PATTERN,
                                description="Dataset (and, for scoring, whose champion model scores).")]

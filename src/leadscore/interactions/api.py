@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, status
+from fastapi import Header, Query, status
 
 from leadscore.core.deps import SessionDep
 from leadscore.core.idempotency import IdempotencyKey, replay_or_run
 from leadscore.core.params import LeadId
+from leadscore.core.routes import router as api_router
 from leadscore.core.security import ReadKey, WriteKey
 from leadscore.interactions import service
 from leadscore.interactions.schemas import BatchResult, InteractionBatch, InteractionCreate, InteractionRead
 from leadscore.leads import service as leads
 
-router = APIRouter(tags=["interactions"])
+router = api_router(tags=["interactions"])
 
 
 @router.post(

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import Query, Response, status
 
 from leadscore.core.deps import SessionDep
 from leadscore.core.params import LeadId
+from leadscore.core.routes import router as api_router
 from leadscore.core.types import IsoDateTime
 from leadscore.core.security import ReadKey, WriteKey
 from leadscore.leads import service
 from leadscore.leads.schemas import LeadCreate, LeadPage, LeadRead, LeadUpdate
 
-router = APIRouter(prefix="/leads", tags=["leads"])
+router = api_router(prefix="/leads", tags=["leads"])
 
 
 def _actor(principal) -> str:  # noqa: ANN001

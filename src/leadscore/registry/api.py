@@ -10,12 +10,13 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import Path, Query, status
 from sqlalchemy import select
 
 from leadscore.core import outbox
 from leadscore.core.deps import ServicesDep, SessionDep
 from leadscore.core.problems import Conflict, NotFound
+from leadscore.core.routes import router as api_router
 from leadscore.core.scheduler_models import ScheduledRun
 from leadscore.core.security import AdminKey, Principal, ReadKey
 from leadscore.core.security.schemas import ProblemDetail
@@ -38,7 +39,7 @@ from leadscore.registry.schemas import (
     TrainingJobRead,
 )
 
-router = APIRouter(prefix="/models", tags=["models"])
+router = api_router(prefix="/models", tags=["models"])
 
 RETRAIN_TOPIC = "model.retrain"
 MAX_ID = 2**31 - 1

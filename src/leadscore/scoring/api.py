@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from redis.exceptions import RedisError
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
@@ -14,6 +14,7 @@ from leadscore.core.database import session_scope
 from leadscore.core.deps import ServicesDep, SessionDep
 from leadscore.core.params import LeadId
 from leadscore.core.problems import NotFound, Problem
+from leadscore.core.routes import router as api_router
 from leadscore.core.security import ReadKey, ScoreKey
 from leadscore.leads import service as leads
 from leadscore.scoring import service, stateless
@@ -24,7 +25,7 @@ from leadscore.scoring.tasks import cache_key, model_cache
 if TYPE_CHECKING:
     from leadscore.core.services import Services
 
-router = APIRouter(tags=["scores"])
+router = api_router(tags=["scores"])
 
 
 @router.get("/leads/{lead_id}/score", response_model=ScoreRead, summary="A lead's current score and reasons",

@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import plotly
-from fastapi import APIRouter, FastAPI, Form, Request
+from fastapi import FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from leadscore import __version__
 from leadscore.core.deps import SessionDep
+from leadscore.core.routes import router as api_router
 from leadscore.web import service
 from leadscore.web.auth import (
     LOGIN_CSRF_COOKIE,
@@ -35,7 +36,7 @@ HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 def render(request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **context: Any) -> HTMLResponse:

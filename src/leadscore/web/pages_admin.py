@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 
 from leadscore.core.deps import RuntimeDep, SessionDep
+from leadscore.core.routes import router as api_router
 from leadscore.insights import service as insights
 from leadscore.insights import tasks as insights_tasks
 from leadscore.web.api import render
@@ -15,7 +16,7 @@ from leadscore.web.auth import AdminDep
 from leadscore.web.charts import calibration_chart, realised_charts
 from leadscore.web.pages_team import latest_snapshot, pick_dataset
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 @router.get("/admin", response_class=HTMLResponse)

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
 
 from leadscore.agents.models import Agent
 from leadscore.core.deps import SessionDep
+from leadscore.core.routes import router as api_router
 from leadscore.insights import service as insights
 from leadscore.leads.models import INTENTS, LEAD_STATUSES
 from leadscore.web import service
@@ -23,7 +24,7 @@ from leadscore.web.auth import CsrfUserDep, PageError, UserDep
 from leadscore.web.charts import score_history_chart
 from leadscore.web.schemas import GRADES, QUEUE_COLUMNS, SORT_LABELS
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 def _scope(session: SessionDep, user, agent_id: int | None, dataset: str | None):  # noqa: ANN001, ANN202

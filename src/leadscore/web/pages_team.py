@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import HTMLResponse
 from sqlalchemy.orm import Session
 
 from leadscore.core.deps import RuntimeDep, SessionDep
+from leadscore.core.routes import router as api_router
 from leadscore.core.runtime import Runtime
 from leadscore.insights import service as insights
 from leadscore.insights import snapshots
@@ -18,7 +19,7 @@ from leadscore.web.api import render
 from leadscore.web.auth import ManagerDep
 from leadscore.web.charts import agent_chart, funnel_chart
 
-router = APIRouter(include_in_schema=False)
+router = api_router(include_in_schema=False)
 
 
 def pick_dataset(session: Session, requested: str | None) -> tuple[str | None, list[tuple[str, int]]]:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response, status
+from fastapi import Path, Query, Response, status
 
 from leadscore.core.deps import SessionDep
 from leadscore.core.params import MAX_ID
+from leadscore.core.routes import router as api_router
 from leadscore.core.security import AdminKey, Principal
 from leadscore.core.security.schemas import ProblemDetail
 from leadscore.webhooks import service
@@ -27,7 +28,7 @@ from leadscore.webhooks.schemas import (
 WebhookId = Annotated[int, Path(ge=1, le=MAX_ID, description="The subscription's id.")]
 DeliveryId = Annotated[int, Path(ge=1, le=MAX_ID, description="The delivery attempt's id.")]
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = api_router(prefix="/webhooks", tags=["webhooks"])
 
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ProblemDetail, "description": "No such subscription."}}
 DELIVERY_NOT_FOUND: dict[int | str, dict[str, Any]] = {

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Path, Query, Request, Response, status
+from fastapi import BackgroundTasks, Path, Query, Request, Response, status
 
 from leadscore.core.deps import SessionDep, SettingsDep
+from leadscore.core.routes import router as api_router
 from leadscore.core.security import keys, usage
 from leadscore.core.security.auth import AdminKey, AnyKey, get_guard
 from leadscore.core.security.models import ApiKey
@@ -19,7 +20,7 @@ from leadscore.core.security.schemas import (
     UsageReport,
 )
 
-router = APIRouter(prefix="/keys", tags=["keys"])
+router = api_router(prefix="/keys", tags=["keys"])
 
 KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id.", examples=[7])]
 Days = Annotated[int, Query(ge=1, le=366, description="UTC days back, today included.", examples=[30])]
