@@ -41,3 +41,24 @@ def test_warm_cache_loads_each_leads_current_score_without_overwriting(fresh_dat
         assert warm_cache(services, limit=0) == 0
     finally:
         services.close()
+
+
+def test_warmed_entries_do_not_all_expire_together(fresh_database):
+    import time
+
+    services = Services.open(fresh_database)
+    try:
+        with session_scope(services.runtime.sessions) as session:
+            leads = [Lead(dataset="default", external_id=f"t{i}") for i in range(12)]
+            session.add_all(leads)
+            session.flush()
+            service.store(session, [_record(lead.id, 30 + i) for i, lead in enumerate(leads)], model_version_id=None)
+            ids = [lead.id for lead in leads]
+        started = time.monotonic()
+        assert warm_cache(services, limit=100, batch=2) == 12
+        ttl = services.cache.default_ttl
+        left = {services.cache._data[cache_key(i)][0] - started for i in ids}  # in-process cache: expiry times
+        assert len({round(x) for x in left}) > 1, "one expiry for every entry: they would all miss at once"
+        assert all(0.5 * ttl - 1 <= x <= ttl + 1 for x in left)
+    finally:
+        services.close()

@@ -11,6 +11,7 @@ emits nothing (no change).
 from __future__ import annotations
 
 import logging
+import random
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -222,7 +223,10 @@ def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_0
 
     Only absent keys are written, so a score the real-time path cached meanwhile
     (newer than this read) is never replaced by the older one read here. A shared
-    cache is warmed by one process per half TTL, not by every API worker.
+    cache is warmed by one process per half TTL, not by every API worker. Each batch
+    lives between half and all of the cache's TTL: warmed with one TTL, every entry
+    expired in the same second an hour later, and the reads of all of them went to the
+    database at once (seen in benchmarks/run_api.py: GET throughput fell twentyfold).
     """
     limit = services.settings.cache_warm_leads if limit is None else limit
     if limit <= 0 or not (force or services.cache.claim_warm_up()):
@@ -230,7 +234,10 @@ def warm_cache(services: Services, *, limit: int | None = None, batch: int = 5_0
     with session_scope(services.runtime.sessions, write=False) as session:
         payloads = {cache_key(s.lead_id): service.payload(s) for s in service.current_scores(session, limit=limit)}
     keys = list(payloads)
-    return sum(services.cache.add_many({k: payloads[k] for k in keys[i:i + batch]})
+    default_ttl = getattr(services.cache, "default_ttl", None)
+    spread = random.Random(len(keys))
+    return sum(services.cache.add_many({k: payloads[k] for k in keys[i:i + batch]},
+                                       ttl=None if default_ttl is None else default_ttl * spread.uniform(0.5, 1.0))
                for i in range(0, len(keys), batch))
 
 
