@@ -192,6 +192,7 @@ def webhook_latency(base: str, headers: dict[str, str], lead_ids: list[int], sec
     return {"posted": len(accepted), "failed": failures, "received": len(latencies), "p50_ms": percentile(latencies, 50),
             "p99_ms": percentile(latencies, 99), "max_ms": max(latencies) if latencies else float("nan"),
             "send_p50_ms": percentile(from_send, 50), "send_p99_ms": percentile(from_send, 99),
+            "post_ms": sorted(round((accepted[i] - sent[i]) * 1000) for i in accepted),
             "rate": len(events) / sent_for if sent_for > 0 else float("nan"), "failures": reasons}
 
 
@@ -253,6 +254,10 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
                                              hook.json()["id"])
         if results["webhook"]["failures"]:
             print(f"[{mode}] refused or failed event posts: {results['webhook']['failures']}", flush=True)
+        took = results["webhook"].pop("post_ms")
+        if took:
+            print(f"[{mode}] event posts took p50 {percentile(took, 50):.0f} ms, p99 {percentile(took, 99):.0f} ms, "
+                  f"max {took[-1]} ms (sent -> 202 read)", flush=True)
         loader.join()
         results["get_during_hooks"] = holder.get("r")
     finally:
