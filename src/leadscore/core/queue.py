@@ -15,7 +15,8 @@ import json
 import logging
 import queue as stdlib_queue
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -226,33 +227,15 @@ def consume_rabbitmq(
     queue: str | None = None,
 ) -> None:
     """Worker loop: handle each message, acknowledge only after the handler succeeded."""
-    import pika
-
-    queue = queue or QUEUE_NAME
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.queue_declare(queue=queue, durable=True)
-    channel.basic_qos(prefetch_count=prefetch)
-    try:
-        for method, _properties, body in channel.consume(queue, inactivity_timeout=1):
+    with _consuming(url, queue or QUEUE_NAME, prefetch) as (channel, messages):
+        for method, _properties, body in messages(1):
             if stop is not None and stop.is_set():
                 break
             if method is None:
                 continue
-            try:
-                message = json.loads(body)
-                registry.handle(message["topic"], message["payload"])
-            except Exception:
-                log.exception("task failed; requeueing")
-                channel.basic_nack(method.delivery_tag, requeue=True)
-                continue
-            channel.basic_ack(method.delivery_tag)
-    finally:
-        try:
-            channel.cancel()
-            connection.close()
-        except Exception:  # the connection may already be gone
-            pass
+            read = _read(channel, method.delivery_tag, body)
+            if read is not None:
+                _handle_one(channel, registry, read[0], method.delivery_tag, read[1])
 
 
 def consume_batches(
@@ -263,16 +246,9 @@ def consume_batches(
     arrives for ``gather_seconds``) are handled together, topic by topic (``handle_many``), and
     each is acknowledged only after its handlers succeeded. A failing group is retried message
     by message, so one bad message does not hold back the others (it is requeued alone)."""
-    import pika
-
-    queue = queue or deferred_queue(QUEUE_NAME)
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.queue_declare(queue=queue, durable=True)
-    channel.basic_qos(prefetch_count=max_batch)
     batch: list[tuple[int, bytes]] = []
-    try:
-        for method, _properties, body in channel.consume(queue, inactivity_timeout=gather_seconds):
+    with _consuming(url, queue or deferred_queue(QUEUE_NAME), max_batch) as (channel, messages):
+        for method, _properties, body in messages(gather_seconds):
             if stop is not None and stop.is_set():
                 break  # what was gathered is unacknowledged: the broker delivers it again
             if method is not None:
@@ -282,6 +258,20 @@ def consume_batches(
             if batch:
                 _handle_batch(channel, registry, batch)
                 batch = []
+
+
+@contextmanager
+def _consuming(url: str, queue: str, prefetch: int) -> Iterator[tuple[Any, Callable[[float], Any]]]:
+    """A channel on ``queue`` with ``prefetch`` unacknowledged messages, and its message iterator
+    (``messages(inactivity_timeout)``); closed on the way out."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(url))
+    channel = connection.channel()
+    channel.queue_declare(queue=queue, durable=True)
+    channel.basic_qos(prefetch_count=prefetch)
+    try:
+        yield channel, lambda timeout: channel.consume(queue, inactivity_timeout=timeout)
     finally:
         try:
             channel.cancel()
@@ -290,15 +280,23 @@ def consume_batches(
             pass
 
 
+def _read(channel: Any, tag: int, body: bytes) -> tuple[str, dict[str, Any]] | None:
+    """(topic, payload) of a message; None after requeueing one that cannot be read."""
+    try:
+        message = json.loads(body)
+        return message["topic"], message["payload"]
+    except Exception:
+        log.exception("unreadable task message; requeueing")
+        channel.basic_nack(tag, requeue=True)
+        return None
+
+
 def _handle_batch(channel: Any, registry: TaskRegistry, batch: list[tuple[int, bytes]]) -> None:
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for tag, body in batch:
-        try:
-            message = json.loads(body)
-            groups.setdefault(message["topic"], []).append((tag, message["payload"]))
-        except Exception:
-            log.exception("unreadable task message; requeueing")
-            channel.basic_nack(tag, requeue=True)
+        read = _read(channel, tag, body)
+        if read is not None:
+            groups.setdefault(read[0], []).append((tag, read[1]))
     for topic, messages in groups.items():
         try:
             registry.handle_many(topic, [payload for _, payload in messages])
@@ -315,6 +313,7 @@ def _handle_batch(channel: Any, registry: TaskRegistry, batch: list[tuple[int, b
 
 
 def _handle_one(channel: Any, registry: TaskRegistry, topic: str, tag: int, payload: dict[str, Any]) -> None:
+    """Handle one message; acknowledge it after its handlers succeeded, else requeue it."""
     try:
         registry.handle(topic, payload)
     except Exception:
