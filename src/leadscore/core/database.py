@@ -73,6 +73,7 @@ class Base(DeclarativeBase):
 
 
 WRITE = {"sqlite_immediate": True}
+_READ_BIND = "leadscore.read_bind"  # session.info key: the bind ``begin_write`` replaced
 
 
 def _sqlite_begin(lock: WriteLock, connection: Any) -> None:
@@ -162,7 +163,15 @@ def begin_write(session: Session) -> None:
     """
     bind = session.get_bind()
     if isinstance(bind, Engine):  # a session on a test's open connection has begun already
+        session.info[_READ_BIND] = bind
         session.bind = bind.execution_options(**WRITE)
+
+
+def end_write(session: Session) -> None:
+    """Undo ``begin_write`` for the session's next transactions: they only read (no write lock)."""
+    read_bind = session.info.pop(_READ_BIND, None)
+    if read_bind is not None:
+        session.bind = read_bind
 
 
 @contextmanager

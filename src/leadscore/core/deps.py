@@ -48,7 +48,6 @@ def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtim
     session = runtime.sessions()
     # A plain-def endpoint commits this session itself as it returns (core.routes says why).
     session.info[REQUEST_SESSION] = True
-    session.info["read_bind"] = session.get_bind()
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         begin_write(session)
     try:

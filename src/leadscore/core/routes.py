@@ -26,6 +26,8 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
 
+from leadscore.core.database import end_write
+
 REQUEST_SESSION = "leadscore.request_session"  # session.info key set by core.deps.get_session
 
 
@@ -34,9 +36,7 @@ def commit_request_session(session: Session) -> None:
     if not session.info.get(REQUEST_SESSION):
         return
     session.commit()
-    read_bind = session.info.get("read_bind")
-    if read_bind is not None:
-        session.bind = read_bind
+    end_write(session)
 
 
 def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
