@@ -134,12 +134,7 @@ def current_scores(session: Session, *, limit: int) -> list[Any]:
     Plain rows with ``Score``'s attribute names (``payload`` takes either): building
     ORM objects was most of the cost of warming the cache.
     """
-    latest = (
-        select(Score.id, func.row_number().over(partition_by=Score.lead_id,
-                                                order_by=(Score.scored_at.desc(), Score.id.desc())).label("n"))
-        .where(Score.shadow.is_(False))
-        .subquery()
-    )
+    latest = _latest()
     columns = [Score.lead_id, Score.probability, Score.score, Score.grade, Score.delta, Score.model_version_id,
                Score.scored_at, Score.reasons]
     return list(session.execute(
@@ -148,17 +143,21 @@ def current_scores(session: Session, *, limit: int) -> list[Any]:
     ))
 
 
-def current_probabilities(session: Session, lead_ids: Sequence[int]) -> dict[int, float]:
-    """The exact probability of each lead's current (latest champion) score; leads without one are absent."""
-    latest = (
-        select(Score.lead_id, Score.probability,
-               func.row_number().over(partition_by=Score.lead_id,
-                                      order_by=(Score.scored_at.desc(), Score.id.desc())).label("n"))
-        .where(Score.shadow.is_(False), Score.lead_id.in_(list(lead_ids)))
+def _latest(*where: Any) -> Any:
+    """Champion scores (``id``) numbered per lead from the newest (``n`` = 1 is the current one)."""
+    return (
+        select(Score.id, func.row_number().over(partition_by=Score.lead_id,
+                                                order_by=(Score.scored_at.desc(), Score.id.desc())).label("n"))
+        .where(Score.shadow.is_(False), *where)
         .subquery()
     )
+
+
+def current_probabilities(session: Session, lead_ids: Sequence[int]) -> dict[int, float]:
+    """The exact probability of each lead's current (latest champion) score; leads without one are absent."""
+    latest = _latest(Score.lead_id.in_(list(lead_ids)))
     return {lead_id: float(p) for lead_id, p in session.execute(
-        select(latest.c.lead_id, latest.c.probability).where(latest.c.n == 1))}
+        select(Score.lead_id, Score.probability).join(latest, latest.c.id == Score.id).where(latest.c.n == 1))}
 
 
 def current(session: Session, lead_id: int) -> Score | None:
