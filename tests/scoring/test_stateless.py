@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 
 import pandas as pd
@@ -11,8 +12,10 @@ import pytest
 from leadscore.leads.frames import naive_utc
 from leadscore.ml import TrainingConfig, train_conversion_model
 from leadscore.ml.synthetic import make_leads
-from leadscore.scoring.schemas import ScoreRequest
-from leadscore.scoring.stateless import VECTORISE_FROM, StatelessBatcher, online, score_requests, vectorised
+from leadscore.scoring.schemas import ScoreRequest, ScoreResponse
+from leadscore.scoring.stateless import (
+    VECTORISE_FROM, StatelessBatcher, online, render, score_requests, vectorised,
+)
 
 NOW = pd.Timestamp("2025-01-15 12:00:00", tz="UTC").to_pydatetime()
 FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "postcode", "pre_approved", "consent_email")
@@ -69,7 +72,6 @@ def test_a_batch_of_requests_scores_as_each_lead_alone(world):
     assert [len(r) for r in batched] == [len(r) for r in alone] == [1, 5, 1, 20]
     for got_request, want_request in zip(batched, alone):
         for got, want in zip(got_request, want_request):
-            got, want = got.model_dump(), want.model_dump()
             assert got["ref"] == want["ref"] and got["score"] == want["score"] and got["grade"] == want["grade"]
             assert got["probability"] == pytest.approx(want["probability"], abs=1e-9)
             assert got["base_score"] == pytest.approx(want["base_score"], abs=1e-9)
@@ -79,10 +81,12 @@ def test_a_batch_of_requests_scores_as_each_lead_alone(world):
                 assert [r["points"] for r in got[side]] == pytest.approx([r["points"] for r in want[side]])
     # score_requests picks the path by size; either way the answer is the same.
     assert sum(len(r.leads) for r in requests) >= VECTORISE_FROM > len(requests[3].leads) - 18
-    assert [[s.model_dump() for s in r] for r in score_requests(requests, model, NOW)] == \
-           [[s.model_dump() for s in r] for r in batched]
-    assert [s.model_dump() for s in score_requests(requests[:1], model, NOW)[0]] == \
-           [s.model_dump() for s in alone[0]]
+    assert score_requests(requests, model, NOW) == batched
+    assert score_requests(requests[:1], model, NOW)[0] == alone[0]
+    # What is sent is the documented document, field for field.
+    body = render(5, batched[3])
+    assert ScoreResponse.model_validate_json(body).model_dump() == {"model_version_id": 5, "results": batched[3]}
+    assert json.loads(body) == {"model_version_id": 5, "results": batched[3]}
 
 
 def test_concurrent_requests_are_answered_each_with_its_own_leads(world):
@@ -99,7 +103,7 @@ def test_concurrent_requests_are_answered_each_with_its_own_leads(world):
         document = __import__("json").loads(body)
         assert document["model_version_id"] == 7
         assert [r["ref"] for r in document["results"]] == [item.ref for item in request.leads]
-        assert [r["score"] for r in document["results"]] == [r.score for r in expected]
+        assert [r["score"] for r in document["results"]] == [r["score"] for r in expected]
 
 
 class Fussy:

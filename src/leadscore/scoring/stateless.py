@@ -26,11 +26,12 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import pandas as pd
+from pydantic_core import to_json
 
 from leadscore.core import metrics
 from leadscore.core.database import utcnow
 from leadscore.leads.frames import naive_utc
-from leadscore.scoring.schemas import InteractionInput, ScoreRequest, ScoreResponse, StatelessScore
+from leadscore.scoring.schemas import InteractionInput, ScoreRequest
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ _interaction_row = operator.attrgetter(*INTERACTION_FIELDS, "occurred_at")
 VECTORISE_FROM = 24
 
 
-def score_requests(requests: list[ScoreRequest], model: Any, now: Any = None) -> list[list[StatelessScore]]:
+def score_requests(requests: list[ScoreRequest], model: Any, now: Any = None) -> list[list[dict[str, Any]]]:
     """Score every lead of ``requests`` with ``model``; results per request, in order.
 
     A frame costs a fixed overhead (pandas, per column) worth about ten single-lead scorings,
@@ -61,14 +62,19 @@ def score_requests(requests: list[ScoreRequest], model: Any, now: Any = None) ->
     return results
 
 
+# Lead fields that are not model inputs (attributes are merged in flat).
+_NOT_RECORD = frozenset({"ref", "interactions", "attributes"})
+
+
 def _record(item: Any) -> dict[str, Any]:
-    record = item.model_dump(exclude={"ref", "interactions", "attributes"})
+    # The validated fields as they are (all scalars): what model_dump gave, at a tenth of its cost.
+    record = {name: value for name, value in item.__dict__.items() if name not in _NOT_RECORD}
     record.update(item.attributes or {})
     record["created_at"] = naive_utc(item.created_at) if item.created_at else None
     return record
 
 
-def online(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[StatelessScore]]:
+def online(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict[str, Any]]]:
     """One lead at a time (``score_one``)."""
     results = []
     for request in requests:
@@ -76,14 +82,13 @@ def online(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[Stat
         for item in request.leads:
             interactions = [{**i.model_dump(), "occurred_at": naive_utc(i.occurred_at)} for i in item.interactions]
             r = model.score_one(_record(item), interactions, as_of=now)
-            out.append(StatelessScore(ref=item.ref, probability=r.probability, score=round(r.score), grade=r.grade,
-                                      base_score=r.base_score, top_positive=r.top_positive,
-                                      top_negative=r.top_negative))
+            out.append(_result(item.ref, r.probability, round(r.score), r.grade, r.base_score, r.top_positive,
+                               r.top_negative))
         results.append(out)
     return results
 
 
-def vectorised(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[StatelessScore]]:
+def vectorised(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict[str, Any]]]:
     """All leads as one frame (``score``): the same features, points and reasons as ``online``."""
     records: list[dict[str, Any]] = []
     # Interactions as one tuple each (attrgetter, in C), turned into columns once: a dict per
@@ -111,15 +116,13 @@ def vectorised(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[
     probability, score = scored["probability"].to_numpy(), scored["score"].to_numpy()
     grade, base = scored["grade"].to_numpy(), scored["base_score"].to_numpy()
     positive, negative = scored["top_positive"].tolist(), scored["top_negative"].tolist()
-    results: list[list[StatelessScore]] = []
+    results: list[list[dict[str, Any]]] = []
     row = 0
     for request in requests:
         out = []
         for item in request.leads:
-            out.append(StatelessScore(
-                ref=item.ref, probability=float(probability[row]), score=round(float(score[row])),
-                grade=str(grade[row]), base_score=float(base[row]),
-                top_positive=positive[row], top_negative=negative[row]))
+            out.append(_result(item.ref, float(probability[row]), round(float(score[row])), str(grade[row]),
+                               float(base[row]), positive[row], negative[row]))
             row += 1
         results.append(out)
     return results
@@ -133,9 +136,18 @@ def _naive_utc_column(values: tuple[datetime, ...]) -> pd.DatetimeIndex:
     return pd.to_datetime(list(values), utc=True, cache=False).tz_localize(None)
 
 
-def render(version_id: int, results: list[StatelessScore]) -> bytes:
-    # Validated once, here, into the documented shape; FastAPI would otherwise validate it again.
-    return ScoreResponse(model_version_id=version_id, results=results).model_dump_json().encode()
+def _result(ref: str | None, probability: float, score: int, grade: str, base_score: float,
+            top_positive: list[dict], top_negative: list[dict]) -> dict[str, Any]:
+    """One lead's result in ``StatelessScore``'s shape and field order (reasons are already
+    ``Reason``-shaped dicts). Plain dicts, not models: building and then dumping the models cost
+    a fifth of a batch's scoring."""
+    return {"ref": ref, "probability": probability, "score": score, "grade": grade, "base_score": base_score,
+            "top_positive": top_positive, "top_negative": top_negative}
+
+
+def render(version_id: int, results: list[dict[str, Any]]) -> bytes:
+    """The ``ScoreResponse`` document (tests check it validates as one), as pydantic writes it."""
+    return to_json({"model_version_id": version_id, "results": results})
 
 
 @dataclass(eq=False)
