@@ -268,13 +268,16 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
 
 PARTS = ("trivial", "get", "post", "hooks")
 SKIPPED = "not measured"  # a part left out with --only
+# The floor of any FastAPI endpoint taking POST /v1/score's body: read and validate it, answer, no scoring.
+VALIDATE_ONLY = "validate only"
 TRIVIAL_LOOPS = {  # label -> uvicorn --loop
     "stock uvicorn": "auto",
     "on leadscore serve's loop": "leadscore.core.event_loop:new_event_loop",
 }
 
 
-def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1, loop: str = "auto") -> WrkResult:
+def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1, loop: str = "auto",
+            validate_only: bool = False) -> WrkResult:
     port = free_port()
     server = start([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT), "trivial_app:app", "--port", str(port),
                     "--host", "127.0.0.1", "--workers", str(workers), "--no-access-log", "--log-level", "warning",
@@ -283,7 +286,7 @@ def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1, lo
     try:
         wait_http(f"http://127.0.0.1:{port}/ping")
         script = logs / "trivial.lua"
-        script.write_text(lua_get("/ping", {}))
+        script.write_text(lua_post("/validate", score_body(), {}) if validate_only else lua_get("/ping", {}))
         run_wrk(wrk, "warm", f"http://127.0.0.1:{port}", script, seconds=5, connections=args.connections, threads=2)
         return run_wrk(wrk, "trivial", f"http://127.0.0.1:{port}", script, seconds=args.seconds,
                        connections=args.connections, threads=2)
@@ -317,6 +320,10 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
              "|---|---:|---:|---:|---:|---|---:|"]
     for workers, variants in sorted(bases.items()):
         for label, result in variants.items():
+            if label == VALIDATE_ONLY:
+                lines.append(row("FastAPI `POST` reading and validating `POST /v1/score`'s body, no scoring, stock "
+                                 "uvicorn", result or SKIPPED, variants["stock uvicorn"], workers))
+                continue
             lines.append(row(f"trivial FastAPI `GET /ping`, {label}", result or SKIPPED, variants["stock uvicorn"],
                              workers))
     for m in modes:
@@ -378,12 +385,14 @@ def main() -> None:
     counts = sorted({1 if m == "embedded" else args.production_workers for m in mode_names} | {1})
     bases: dict[int, dict[str, WrkResult | None]] = {}
     for workers in counts:
-        bases[workers] = dict.fromkeys(TRIVIAL_LOOPS)
+        bases[workers] = dict.fromkeys([*TRIVIAL_LOOPS, VALIDATE_ONLY])
         if "trivial" not in args.only:
             continue
         for label, loop in TRIVIAL_LOOPS.items():
             print(f"trivial endpoint, {workers} worker(s), {label}", flush=True)
             bases[workers][label] = trivial(wrk, args, logs, workers, loop)
+        print(f"validate-only POST endpoint, {workers} worker(s)", flush=True)
+        bases[workers][VALIDATE_ONLY] = trivial(wrk, args, logs, workers, validate_only=True)
     modes = [run_mode(mode, wrk, args, logs) for mode in mode_names]
     section = write_results(bases, modes, args, command, load_before)
     print(section)
