@@ -90,7 +90,8 @@ class TaskQueue(Protocol):
 # A promotion is urgent too, and so keeps its place before the rescoring queued after it
 # (its handler drops cached scores of the old model; done after, it would drop new ones).
 URGENT_TOPICS = frozenset({"lead.rescore", "webhook.deliver", "model.promoted"})
-DEFERRABLE_TOPICS = frozenset({"lead.predict"})
+# Deferrable: work nobody waits on, in its own lane (forecasts; the rescoring after a promotion).
+DEFERRABLE_TOPICS = frozenset({"lead.predict", "scores.rescore_open"})
 
 
 def _priority(topic: str) -> int:

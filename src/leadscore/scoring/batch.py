@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core import metrics, outbox
@@ -61,6 +61,52 @@ def records_from_frame(scored: pd.DataFrame) -> list[ScoreRecord]:
 
 
 RESCORED_TOPIC = "scores.rescored"
+# The stored scores of a dataset's open leads are its old champion's after a promotion: rescored in
+# steps of STEP_LEADS, each step enqueueing the next in its own transaction (so a process that dies
+# resumes from the last step it committed) and each a short write (SQLite has one writer: the
+# real-time path's writes go between steps, not after the whole dataset).
+OPEN_RESCORE_TOPIC = "scores.rescore_open"
+STEP_LEADS = 1_000
+CLOSED = ("won", "lost")
+Load = Callable[[Session, int], Any]  # (session, model version id) -> the version's model
+
+
+@dataclass
+class ChunkScores:
+    """What ``score_chunk`` computed for some leads; ``store_chunk`` writes it."""
+
+    records: list[ScoreRecord]
+    shadows: list[tuple[int, list[ScoreRecord]]]  # (challenger version id, its scores)
+    forecasts: predictions.Forecasts
+
+
+def score_chunk(session: Session, *, dataset: str, ids: list[int], model: Any,
+                challengers: list[tuple[int, Any]], forecasters: Any) -> ChunkScores:
+    """Score ``ids`` with the champion (and challengers, in shadow) and forecast them; reads only."""
+    leads = leads_frame(session, dataset=dataset, lead_ids=ids)
+    interactions = interactions_frame(session, dataset=dataset, lead_ids=ids)
+    present = interactions if len(interactions) else None
+    scored = model.score(leads, present, as_of=_now_naive())
+    # Challengers score the same leads in shadow: stored, compared, never shown as current.
+    shadows = [(challenger_id, records_from_frame(challenger.score(leads, present, as_of=_now_naive())))
+               for challenger_id, challenger in challengers]
+    forecasts = predictions.forecast(session, dataset=dataset, lead_ids=ids, champions=forecasters, leads=leads,
+                                     interactions=interactions,
+                                     probabilities=dict(zip(scored["lead_id"], scored["probability"], strict=True)))
+    return ChunkScores(records_from_frame(scored), shadows, forecasts)
+
+
+def store_chunk(session: Session, chunk: ChunkScores, *, version_id: int, min_delta: int) -> int:
+    """Write ``chunk`` and queue ``score.changed`` for its notable changes; returns how many."""
+    changes = service.store(session, chunk.records, model_version_id=version_id)
+    metrics.scores_computed(len(chunk.records))
+    predictions.store(session, chunk.forecasts)
+    for challenger_id, records in chunk.shadows:
+        service.store(session, records, model_version_id=challenger_id, shadow=True)
+    notable = [c for c in service.notable_changes(changes, min_delta) if c.previous_score is not None]
+    for change in notable:
+        outbox.enqueue(session, "score.changed", _change_payload(change))
+    return len(notable)
 
 
 def rescore_dataset(
@@ -78,13 +124,12 @@ def rescore_dataset(
         if champion is None:
             raise NoModel(f"dataset {dataset!r} has no champion model: run `leadscore train --dataset {dataset}`")
         artifact = registry.load_model(session, champion)
-        # Challengers score the same leads in shadow: stored, compared, never shown as current.
         challengers = [(c.id, registry.load_model(session, c).model)
                        for c in registry.get_challengers(session, dataset=dataset)]
         forecasters = predictions.load_champions(session, dataset=dataset)
         conditions = [Lead.dataset == dataset]
         if open_only:
-            conditions.append(Lead.status.not_in(("won", "lost")))
+            conditions.append(Lead.status.not_in(CLOSED))
         ids = list(session.scalars(select(Lead.id).where(*conditions, Lead.consent_profiling.is_(True)).order_by(Lead.id)))
         opted_out = session.scalar(select(func.count()).select_from(Lead).where(
             *conditions, Lead.consent_profiling.is_(False))) or 0
@@ -95,22 +140,9 @@ def rescore_dataset(
     for start in range(0, len(ids), chunk):
         batch = ids[start : start + chunk]
         with session_scope(sessions) as session:
-            leads = leads_frame(session, dataset=dataset, lead_ids=batch)
-            interactions = interactions_frame(session, dataset=dataset, lead_ids=batch)
-            scored = model.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
-            changes = service.store(session, records_from_frame(scored), model_version_id=version_id)
-            metrics.scores_computed(len(scored))
-            predictions.refresh_predictions(session, dataset=dataset, lead_ids=batch, champions=forecasters, leads=leads,
-                                            interactions=interactions,
-                                            probabilities=dict(zip(scored["lead_id"], scored["probability"], strict=True)))
-            for challenger_id, challenger in challengers:
-                shadow = challenger.score(leads, interactions if len(interactions) else None, as_of=_now_naive())
-                service.store(session, records_from_frame(shadow), model_version_id=challenger_id, shadow=True)
-            notable = service.notable_changes(changes, min_delta)
-            for change in notable:
-                if change.previous_score is not None:
-                    outbox.enqueue(session, "score.changed", _change_payload(change))
-            summary.changed += sum(1 for c in notable if c.previous_score is not None)
+            scores = score_chunk(session, dataset=dataset, ids=batch, model=model, challengers=challengers,
+                                 forecasters=forecasters)
+            summary.changed += store_chunk(session, scores, version_id=version_id, min_delta=min_delta)
             if start + chunk >= len(ids):
                 # With the last chunk: whichever process dispatches the outbox (the API server or a
                 # worker, never this command) drops its cached scores and recomputes the dashboard
@@ -121,6 +153,57 @@ def rescore_dataset(
         if progress:
             progress(summary.scored, len(ids))
     return summary
+
+
+def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_id: int, after_id: int,
+                      scored: int, load: Load, min_delta: int, step: int = STEP_LEADS) -> list[int] | None:
+    """One step of rescoring ``dataset``'s open leads after ``version_id`` was promoted.
+
+    Scores the next ``step`` open leads (with consent to profiling) after ``after_id`` in a read
+    transaction, then writes them and enqueues the next step in a short write transaction; after
+    the last lead it enqueues ``scores.rescored`` (caches dropped and warmed, dashboard
+    statistics refreshed). A lead the real-time path rescored in between keeps that newer score.
+    Returns the ids whose scores were written, or None once ``version_id`` is no longer the
+    champion (a later promotion runs its own rescoring).
+    """
+    with session_scope(sessions, write=False) as session:
+        champion = registry.get_champion(session, dataset=dataset)
+        if champion is None or champion.id != version_id:
+            return None
+        read_at = utcnow()
+        # A lead scored since the promotion was scored by this champion (after `leadscore score`, or
+        # by the real-time path): skipped, so a promotion followed by a batch run costs nothing here.
+        unscored_since = or_(Lead.scored_at.is_(None), Lead.scored_at < champion.promoted_at) \
+            if champion.promoted_at is not None else true()
+        ids = list(session.scalars(select(Lead.id).where(
+            Lead.dataset == dataset, Lead.status.not_in(CLOSED), Lead.consent_profiling.is_(True),
+            Lead.id > after_id, unscored_since).order_by(Lead.id).limit(step)))
+        if ids:
+            challengers = [(c.id, load(session, c.id)) for c in registry.get_challengers(session, dataset=dataset)]
+            forecasters = predictions.load_champions(session, dataset=dataset,
+                                                     load=lambda other_id: load(session, other_id))
+            scores = score_chunk(session, dataset=dataset, ids=ids, model=load(session, version_id),
+                                 challengers=challengers, forecasters=forecasters)
+    with session_scope(sessions) as session:
+        if not _is_champion(session, dataset, version_id):
+            return None
+        if not ids:
+            outbox.enqueue(session, RESCORED_TOPIC, {"dataset": dataset, "scored": scored})
+            request_refresh(session, dataset)
+            return []
+        newer = set(session.scalars(select(Lead.id).where(Lead.id.in_(ids), Lead.scored_at > read_at)))
+        if newer:
+            scores.records = [r for r in scores.records if r.lead_id not in newer]
+            scores.forecasts.rows = [r for r in scores.forecasts.rows if r["lead_id"] not in newer]
+        store_chunk(session, scores, version_id=version_id, min_delta=min_delta)
+        outbox.enqueue(session, OPEN_RESCORE_TOPIC, {"dataset": dataset, "model_version_id": version_id,
+                                                     "after_id": ids[-1], "scored": scored + len(ids)})
+    return [lead_id for lead_id in ids if lead_id not in newer]
+
+
+def _is_champion(session: Session, dataset: str, version_id: int) -> bool:
+    champion = registry.get_champion(session, dataset=dataset)
+    return champion is not None and champion.id == version_id
 
 
 def _change_payload(change: service.ScoreChange) -> dict[str, Any]:

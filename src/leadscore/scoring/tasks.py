@@ -27,7 +27,7 @@ from leadscore.leads.frames import attribute_types, lead_record, naive_utc
 from leadscore.leads.models import Lead
 from leadscore.registry import service as registry
 from leadscore.scoring import service
-from leadscore.scoring.batch import RESCORED_TOPIC
+from leadscore.scoring.batch import OPEN_RESCORE_TOPIC, RESCORED_TOPIC, rescore_open_step
 from leadscore.scoring.service import ScoreRecord
 
 if TYPE_CHECKING:
@@ -305,9 +305,26 @@ def _cache_scores(services: Services, scored: dict[int, dict[str, Any] | None]) 
 
 
 def register(services: Services) -> None:
-    def on_promoted(_payload: dict[str, Any]) -> None:
+    def on_promoted(payload: dict[str, Any]) -> None:
         model_cache(services).clear()
         services.cache.clear_prefix(CACHE_PREFIX)
+        if payload.get("kind", "conversion") == "conversion" and payload.get("dataset") and payload.get(
+                "model_version_id"):
+            # The stored scores are the previous champion's: rescore the open leads, in steps.
+            with session_scope(services.runtime.sessions) as session:
+                outbox.enqueue(session, OPEN_RESCORE_TOPIC, {
+                    "dataset": payload["dataset"], "model_version_id": payload["model_version_id"],
+                    "after_id": 0, "scored": 0})
+
+    def on_rescore_open(payload: dict[str, Any]) -> None:
+        models = model_cache(services)
+        written = rescore_open_step(
+            services.runtime.sessions, dataset=payload["dataset"], version_id=int(payload["model_version_id"]),
+            after_id=int(payload["after_id"]), scored=int(payload.get("scored", 0)),
+            load=lambda session, version_id: models.get(session, version_id),
+            min_delta=services.settings.score_change_min_delta)
+        if written:  # after the commit: a read meanwhile may have cached the previous champion's score
+            services.cache.delete(*(cache_key(lead_id) for lead_id in written))
 
     def on_rescored(_payload: dict[str, Any]) -> None:
         # A batch rescoring (`leadscore score`, another process) replaced current scores:
@@ -321,3 +338,4 @@ def register(services: Services) -> None:
     services.tasks.register(PREDICT_TOPIC, lambda payloads: refresh_predictions(
         services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
     services.tasks.register("model.promoted", on_promoted)
+    services.tasks.register(OPEN_RESCORE_TOPIC, on_rescore_open)
