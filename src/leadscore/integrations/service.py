@@ -14,7 +14,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from leadscore.core import audit
+from leadscore.core import audit, outbox
 from leadscore.core.bulk import upsert_rows
 from leadscore.core.database import utcnow
 from leadscore.integrations.importers.agents import AgentImporter
@@ -140,8 +140,17 @@ def update_run(run_row: ImportRun, result: ImportResult) -> None:
     run_row.stats = {"duplicates": result.duplicates, "skipped": result.skipped, **result.extra}
 
 
+# Queued when an import that changes leads or their interactions commits: the scoring domain
+# rescores the open leads it touched (payload: dataset, kind, since = the run's start).
+IMPORTED_TOPIC = "import.finished"
+RESCORING_KINDS = ("leads", "interactions")
+
+
 def finish_run(session: Session, run_row: ImportRun, result: ImportResult, report: ErrorReport, *, actor: str) -> None:
     update_run(run_row, result)
+    if result.kind in RESCORING_KINDS and (result.inserted or result.updated):
+        outbox.enqueue(session, IMPORTED_TOPIC, {"dataset": result.dataset, "kind": result.kind,
+                                                 "since": run_row.started_at.isoformat()})
     run_row.status = "with_errors" if result.rejected else "completed"
     run_row.finished_at = utcnow()
     run_row.error_report = str(report.path)[-500:] if report.written and report.path else None

@@ -9,12 +9,13 @@ import csv
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core import metrics, outbox
@@ -23,6 +24,7 @@ from leadscore.core.errors import LeadscoreError
 from leadscore.insights import predictions
 from leadscore.insights.tasks import request_refresh
 from leadscore.interactions.frames import interactions_frame
+from leadscore.interactions.models import Interaction
 from leadscore.leads.frames import leads_frame
 from leadscore.leads.models import Lead
 from leadscore.registry import service as registry
@@ -156,8 +158,10 @@ def rescore_dataset(
 
 
 def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_id: int, after_id: int,
-                      scored: int, load: Load, min_delta: int, step: int = STEP_LEADS) -> list[int] | None:
-    """One step of rescoring ``dataset``'s open leads after ``version_id`` was promoted.
+                      scored: int, load: Load, min_delta: int, step: int = STEP_LEADS,
+                      since: datetime | None = None) -> list[int] | None:
+    """One step of rescoring ``dataset``'s open leads after ``version_id`` was promoted (or, given
+    ``since``, the open leads an import changed since then: the lead itself, or its interactions).
 
     Scores the next ``step`` open leads (with consent to profiling) after ``after_id`` in a read
     transaction, then writes them and enqueues the next step in a short write transaction; after
@@ -171,13 +175,18 @@ def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_
         if champion is None or champion.id != version_id:
             return None
         read_at = utcnow()
-        # A lead scored since the promotion was scored by this champion (after `leadscore score`, or
-        # by the real-time path): skipped, so a promotion followed by a batch run costs nothing here.
-        unscored_since = or_(Lead.scored_at.is_(None), Lead.scored_at < champion.promoted_at) \
-            if champion.promoted_at is not None else true()
+        # A lead scored since the promotion (or the import) was scored by this champion with that
+        # data (by `leadscore score`, or by the real-time path): skipped, so a promotion followed
+        # by a batch run costs nothing here.
+        start = since or champion.promoted_at
+        wanted = [or_(Lead.scored_at.is_(None), Lead.scored_at < start)] if start is not None else []
+        if since is not None:
+            new_interactions = select(Interaction.lead_id).where(Interaction.dataset == dataset,
+                                                                 Interaction.inserted_at >= since)
+            wanted.append(or_(Lead.updated_at >= since, Lead.inserted_at >= since, Lead.id.in_(new_interactions)))
         ids = list(session.scalars(select(Lead.id).where(
             Lead.dataset == dataset, Lead.status.not_in(CLOSED), Lead.consent_profiling.is_(True),
-            Lead.id > after_id, unscored_since).order_by(Lead.id).limit(step)))
+            Lead.id > after_id, *wanted).order_by(Lead.id).limit(step)))
         if ids:
             challengers = [(c.id, load(session, c.id)) for c in registry.get_challengers(session, dataset=dataset)]
             forecasters = predictions.load_champions(session, dataset=dataset,
@@ -196,8 +205,9 @@ def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_
             scores.records = [r for r in scores.records if r.lead_id not in newer]
             scores.forecasts.rows = [r for r in scores.forecasts.rows if r["lead_id"] not in newer]
         store_chunk(session, scores, version_id=version_id, min_delta=min_delta)
-        outbox.enqueue(session, OPEN_RESCORE_TOPIC, {"dataset": dataset, "model_version_id": version_id,
-                                                     "after_id": ids[-1], "scored": scored + len(ids)})
+        outbox.enqueue(session, OPEN_RESCORE_TOPIC, {
+            "dataset": dataset, "model_version_id": version_id, "after_id": ids[-1], "scored": scored + len(ids),
+            **({"since": since.isoformat()} if since is not None else {})})
     return [lead_id for lead_id in ids if lead_id not in newer]
 
 

@@ -14,6 +14,7 @@ import logging
 import random
 import threading
 import time
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from leadscore.core import metrics, outbox
 from leadscore.core.database import session_scope, utcnow
 from leadscore.insights import predictions
+from leadscore.integrations.service import IMPORTED_TOPIC
 from leadscore.interactions.frames import interaction_records
 from leadscore.leads.frames import attribute_types, lead_record, naive_utc
 from leadscore.leads.models import Lead
@@ -316,13 +318,24 @@ def register(services: Services) -> None:
                     "dataset": payload["dataset"], "model_version_id": payload["model_version_id"],
                     "after_id": 0, "scored": 0})
 
+    def on_imported(payload: dict[str, Any]) -> None:
+        # Imported leads or interactions: rescore the open leads the import changed, in steps.
+        with session_scope(services.runtime.sessions) as session:
+            champion = registry.get_champion(session, dataset=payload["dataset"])
+            if champion is not None:
+                outbox.enqueue(session, OPEN_RESCORE_TOPIC, {
+                    "dataset": payload["dataset"], "model_version_id": champion.id, "after_id": 0, "scored": 0,
+                    "since": payload["since"]})
+
     def on_rescore_open(payload: dict[str, Any]) -> None:
         models = model_cache(services)
+        since = payload.get("since")
         written = rescore_open_step(
             services.runtime.sessions, dataset=payload["dataset"], version_id=int(payload["model_version_id"]),
             after_id=int(payload["after_id"]), scored=int(payload.get("scored", 0)),
             load=lambda session, version_id: models.get(session, version_id),
-            min_delta=services.settings.score_change_min_delta)
+            min_delta=services.settings.score_change_min_delta,
+            since=datetime.fromisoformat(since) if since else None)
         if written:  # after the commit: a read meanwhile may have cached the previous champion's score
             services.cache.delete(*(cache_key(lead_id) for lead_id in written))
 
@@ -339,3 +352,4 @@ def register(services: Services) -> None:
         services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
     services.tasks.register("model.promoted", on_promoted)
     services.tasks.register(OPEN_RESCORE_TOPIC, on_rescore_open)
+    services.tasks.register(IMPORTED_TOPIC, on_imported)
