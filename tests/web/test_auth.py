@@ -116,3 +116,43 @@ def test_next_parameter_cannot_redirect_off_site(app_client):
     response = app_client.post("/login", data={"email": "manager@example.com", "password": "correct horse battery",
                                                "csrf_token": csrf_of(page.text), "next": "//evil.example/x"})
     assert response.headers["location"] == "/team"
+
+
+def test_repeated_failed_logins_are_throttled_per_account_then_per_client(world):
+    from fastapi.testclient import TestClient
+
+    from leadscore.app import create_app
+
+    settings = world.settings.model_copy(update={"login_failures_per_account": "3/minute",
+                                                 "login_failures_per_client": "5/minute"})
+    with TestClient(create_app(settings), raise_server_exceptions=False, follow_redirects=False) as client:
+        assert [login(client, "agent@example.com", "wrong password!").status_code for _ in range(3)] == [401] * 3
+        refused = login(client, "agent@example.com")  # the right password, but too late
+        assert refused.status_code == 429 and 1 <= int(refused.headers["Retry-After"]) <= 60
+        assert "Too many failed logins" in refused.text and 'name="csrf_token"' in refused.text
+        assert login(client, "manager@example.com").status_code == 303  # another account may log in
+        assert login(client, "manager@example.com", "wrong password!").status_code == 401
+        assert login(client, "manager@example.com").status_code == 303  # a success clears its account
+        assert login(client, "admin@example.com", "wrong password!").status_code == 401  # 5th from this client
+        assert login(client, "admin@example.com").status_code == 429, "the client's own limit is reached"
+
+
+def test_login_throttle_counts_in_redis_for_every_worker():
+    import os
+    import uuid
+
+    from leadscore.web.throttle import LoginThrottle
+
+    url = os.environ.get("LEADSCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    email, client = f"{uuid.uuid4().hex}@example.com", f"198.51.100.{uuid.uuid4().int % 250}-{uuid.uuid4().hex[:6]}"
+    one, other = LoginThrottle(url, "2/minute", "10/minute"), LoginThrottle(url, "2/minute", "10/minute")
+    try:
+        assert one.wait_seconds(email, client) == 0
+        one.failed(email, client)
+        other.failed(email.upper(), client)  # the same account however it is typed
+        assert 1 <= one.wait_seconds(email, client) <= 60 and other.wait_seconds(email, None) > 0
+        other.succeeded(email)
+        assert one.wait_seconds(email, client) == 0
+    finally:
+        one.close()
+        other.close()

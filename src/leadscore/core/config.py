@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadscore.core.errors import LeadscoreError
@@ -97,6 +97,14 @@ class Settings(BaseSettings):
     rate_limit: str = Field(
         default="600/minute",
         description="Default per-API-key rate (a key may override it), e.g. '600/minute'.",
+    )
+    login_failures_per_account: str = Field(
+        default="10/15 minutes",
+        description="Failed dashboard logins allowed per account before the form answers 429, e.g. '10/15 minutes'.",
+    )
+    login_failures_per_client: str = Field(
+        default="50/15 minutes",
+        description="Failed dashboard logins allowed per client address (an office shares one), e.g. '50/15 minutes'.",
     )
     key_pepper: SecretStr | None = Field(
         default=None,
@@ -190,13 +198,13 @@ class Settings(BaseSettings):
             raise ValueError(f"LEADSCORE_LOG_LEVEL={value} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
-    @field_validator("rate_limit")
+    @field_validator("rate_limit", "login_failures_per_account", "login_failures_per_client")
     @classmethod
-    def _rate_limit(cls, value: str) -> str:
+    def _rate_limit(cls, value: str, info: ValidationInfo) -> str:
         try:
             return check_rate_limit(value)
         except ValueError as exc:
-            raise ValueError(f"LEADSCORE_RATE_LIMIT: {exc}") from None
+            raise ValueError(f"LEADSCORE_{info.field_name.upper()}: {exc}") from None
 
     @field_validator("key_pepper")
     @classmethod
@@ -224,6 +232,8 @@ class Settings(BaseSettings):
             "LEADSCORE_IMPORT_BATCH_SIZE": str(self.import_batch_size),
             "LEADSCORE_AUTO_UPGRADE": str(self.auto_upgrade).lower(),
             "LEADSCORE_RATE_LIMIT": self.rate_limit,
+            "LEADSCORE_LOGIN_FAILURES_PER_ACCOUNT": self.login_failures_per_account,
+            "LEADSCORE_LOGIN_FAILURES_PER_CLIENT": self.login_failures_per_client,
             "LEADSCORE_KEY_PEPPER": "***" if self.key_pepper else f"(unset: generated in {self.home / 'key_pepper'})",
             "LEADSCORE_KEY_CACHE_SECONDS": f"{self.key_cache_seconds:g}",
             "LEADSCORE_USAGE_FLUSH_SECONDS": f"{self.usage_flush_seconds:g}",

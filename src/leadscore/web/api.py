@@ -6,6 +6,7 @@ Pages live in ``pages_agent`` (queue, lead), ``pages_team`` (manager) and
 
 from __future__ import annotations
 
+import math
 import secrets
 from pathlib import Path
 from typing import Annotated, Any
@@ -17,9 +18,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from leadscore import __version__
-from leadscore.core.deps import SessionDep
+from leadscore.core.deps import ServicesDep, SessionDep
 from leadscore.core.routes import router as api_router
 from leadscore.web import service
+from leadscore.web.throttle import login_throttle
 from leadscore.web.auth import (
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -71,6 +73,7 @@ def login_page(request: Request, user: OptionalUserDep, next: str | None = None)
 def login(
     request: Request,
     session: SessionDep,
+    services: ServicesDep,
     email: Annotated[str, Form(max_length=255)] = "",
     password: Annotated[str, Form(max_length=1024)] = "",
     csrf_token: Annotated[str, Form(max_length=100)] = "",
@@ -79,20 +82,36 @@ def login(
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not csrf_token or not secrets.compare_digest(cookie, csrf_token):
         raise PageError(403, "The login form expired or did not come from leadscore. Reload the page and try again.")
+    throttle = login_throttle(services)
+    client = request.client.host if request.client else None
+    wait = throttle.wait_seconds(email, client)
+    if wait:
+        minutes = math.ceil(wait / 60)
+        response = _login_again(request, next, email, 429, f"Too many failed logins. Try again in {minutes} minute"
+                                f"{'s' if minutes != 1 else ''}, or ask an admin to reset the password.")
+        response.headers["Retry-After"] = str(wait)
+        return response
     user = service.authenticate(session, email, password)
     if user is None:
-        token = secrets.token_urlsafe(24)
-        response = render(request, "login.html", None, status_code=401, login_csrf=token, next=safe_next(next),
-                           error="E-mail or password is wrong, or the account is disabled.", email=email)
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
-                            secure=_cookie_secure(request), path="/login", max_age=3600)
-        return response
+        throttle.failed(email, client)
+        return _login_again(request, next, email, 401, "E-mail or password is wrong, or the account is disabled.")
+    throttle.succeeded(email)
     token = service.start_session(session, user, user_agent=request.headers.get("user-agent"))
     target = safe_next(next)
     response = RedirectResponse(target if target != "/" else home_for(_as_current(user)), status_code=303)
     response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax", secure=_cookie_secure(request),
                         path="/", max_age=service.SESSION_DAYS * 86400)
     response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+def _login_again(request: Request, next: str, email: str, status: int, error: str) -> Response:  # noqa: A002
+    """The login form again, with ``error`` and a fresh CSRF token."""
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", None, status_code=status, login_csrf=token, next=safe_next(next),
+                      error=error, email=email)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="lax",
+                        secure=_cookie_secure(request), path="/login", max_age=3600)
     return response
 
 
