@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     redis_url: str | None = Field(default=None, description="Unset: in-process cache.")
     broker_url: str | None = Field(default=None, description="Unset: in-process queue.")
     log_level: str = Field(default="INFO")
+    timezone: str = Field(
+        default="UTC",
+        description="Time zone the dashboard shows times in (IANA name, e.g. America/Los_Angeles); stored times are UTC.",
+    )
     import_batch_size: int = Field(default=2000, ge=1, le=100_000)
     auto_upgrade: bool = Field(
         default=True, description="Apply database migrations on first use."
@@ -198,6 +202,18 @@ class Settings(BaseSettings):
             raise ValueError(f"LEADSCORE_LOG_LEVEL={value} is not one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"LEADSCORE_TIMEZONE={value[:60]!r} is not a known time zone: use an IANA name such as "
+                             "America/Los_Angeles, Europe/London or UTC") from None
+        return value.strip()
+
     @field_validator("rate_limit", "login_failures_per_account", "login_failures_per_client")
     @classmethod
     def _rate_limit(cls, value: str, info: ValidationInfo) -> str:
@@ -229,6 +245,7 @@ class Settings(BaseSettings):
             "LEADSCORE_REDIS_URL": mask_url(self.redis_url) or "(unset: in-process cache)",
             "LEADSCORE_BROKER_URL": mask_url(self.broker_url) or "(unset: in-process queue)",
             "LEADSCORE_LOG_LEVEL": self.log_level,
+            "LEADSCORE_TIMEZONE": self.timezone,
             "LEADSCORE_IMPORT_BATCH_SIZE": str(self.import_batch_size),
             "LEADSCORE_AUTO_UPGRADE": str(self.auto_upgrade).lower(),
             "LEADSCORE_RATE_LIMIT": self.rate_limit,

@@ -33,16 +33,20 @@ from leadscore.web.auth import (
     safe_next,
 )
 from leadscore.web.schemas import CurrentUser
+from leadscore.web.timezones import local_hour, local_time, zone_of
 
 HERE = Path(__file__).parent
 PLOTLY_JS = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 templates.env.globals["version"] = __version__
+templates.env.filters["local"] = local_time
+templates.env.filters["local_hour"] = local_hour
 router = api_router(include_in_schema=False)
 
 
 def render(request: Request, name: str, user: CurrentUser | None, status_code: int = 200, **context: Any) -> HTMLResponse:
-    return templates.TemplateResponse(request, name, {"user": user, **context}, status_code=status_code)
+    return templates.TemplateResponse(request, name, {"user": user, "zone": zone_of(request), **context},
+                                      status_code=status_code)
 
 
 def _cookie_secure(request: Request) -> bool:
