@@ -23,6 +23,7 @@ from sqlalchemy.types import TypeDecorator
 
 from leadscore.core.config import ConfigError, Settings, mask_url
 from leadscore.core.write_lock import WriteLock
+from leadscore.core.sealed import SecretBox, attach_box
 
 # Named constraints let Alembic's batch mode on SQLite drop and alter them.
 NAMING_CONVENTION = {
@@ -105,6 +106,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _pepper(settings: Settings) -> bytes:
+    from leadscore.core.security.keys import resolve_pepper  # it imports this module
+
+    return resolve_pepper(settings)
+
+
 def make_engine(settings: Settings, **kwargs: Any) -> Engine:
     url = settings.effective_database_url
     if url.startswith("sqlite"):
@@ -125,6 +132,7 @@ def make_engine(settings: Settings, **kwargs: Any) -> Engine:
         engine = create_engine(url, **kwargs)
     except (ArgumentError, ValueError) as exc:
         raise ConfigError(f"LEADSCORE_DATABASE_URL={mask_url(url)}: {exc}") from None
+    attach_box(engine, SecretBox(functools.partial(_pepper, settings)))  # for SealedString columns
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling breaks SAVEPOINTs (used by nested

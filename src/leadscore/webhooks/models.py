@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from leadscore.core.database import Base, utcnow
+from leadscore.core.sealed import SealedString
 
 # Events a subscription may ask for; "*" means all of them.
 EventType = Literal["score.changed", "lead.created", "model.promoted", "drift.detected", "lead.assigned"]
@@ -44,12 +45,12 @@ class WebhookSubscription(Base):
     description: Mapped[str | None] = mapped_column(String(500))
     # Event type names, or ["*"] for every type.
     event_types: Mapped[list[Any]] = mapped_column(default=list)
-    # Standard Webhooks secret ("whsec_" + base64). Stored in clear: it must be
-    # readable to sign, and there is no server-side key to encrypt it with yet.
-    secret: Mapped[str] = mapped_column(String(100))
+    # Standard Webhooks secret ("whsec_" + base64). It must be readable to sign, so it is
+    # sealed (encrypted with the installation's key, core.sealed), not hashed.
+    secret: Mapped[str] = mapped_column(SealedString(255))
     # After a rotation the old secret also signs until this time, so receivers
     # can switch without dropping messages.
-    previous_secret: Mapped[str | None] = mapped_column(String(100))
+    previous_secret: Mapped[str | None] = mapped_column(SealedString(255))
     previous_secret_expires_at: Mapped[datetime | None]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     disabled_reason: Mapped[str | None] = mapped_column(Text)

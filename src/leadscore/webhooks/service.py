@@ -17,11 +17,13 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import String, func, or_, select, type_coerce, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import flag_modified
 
 from leadscore.core import audit
 from leadscore.core.database import utcnow
+from leadscore.core.sealed import PREFIX as SEALED
 from leadscore.core.problems import Conflict, NotFound, Problem
 from leadscore.webhooks.delivery import kick_next, queue_delivery
 from leadscore.webhooks.models import (
@@ -295,3 +297,21 @@ def send_test(session: Session, subscription_id: int, *, actor: str) -> WebhookD
     session.add(event)
     session.flush()
     return _manual_delivery(session, event, subscription.id, now)
+
+
+def clear_secret_ids(session: Session) -> list[int]:
+    """Subscriptions whose secrets are still stored in clear (written before sealing existed)."""
+    stored = [type_coerce(column, String()) for column in (WebhookSubscription.secret,
+                                                          WebhookSubscription.previous_secret)]
+    return list(session.scalars(select(WebhookSubscription.id).where(or_(
+        stored[0].not_like(f"{SEALED}%"), (stored[1].is_not(None)) & stored[1].not_like(f"{SEALED}%")))))
+
+
+def seal_clear_secrets(session: Session, ids: list[int]) -> int:
+    """Rewrite these subscriptions' secrets, which seals them (core.sealed); returns how many."""
+    for subscription in session.scalars(select(WebhookSubscription).where(WebhookSubscription.id.in_(ids))):
+        flag_modified(subscription, "secret")
+        if subscription.previous_secret is not None:
+            flag_modified(subscription, "previous_secret")
+    session.flush()
+    return len(ids)

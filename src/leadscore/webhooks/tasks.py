@@ -155,7 +155,18 @@ def _bridge(services: Services, topic: str):  # noqa: ANN202
     return handle
 
 
+def seal_clear_secrets(services: Services) -> int:
+    """Seal secrets stored before sealing existed (at start: a read, and a write only if needed)."""
+    with session_scope(services.runtime.sessions, write=False) as session:
+        ids = service.clear_secret_ids(session)
+    if not ids:
+        return 0
+    with session_scope(services.runtime.sessions) as session:
+        return service.seal_clear_secrets(session, ids)
+
+
 def register(services: Services) -> None:
+    seal_clear_secrets(services)
     services.tasks.register(delivery.DELIVER_TOPIC, lambda payload: deliver(services, payload))
     for topic in BRIDGED_TOPICS:
         services.tasks.register(topic, _bridge(services, topic))
