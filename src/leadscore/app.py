@@ -110,7 +110,7 @@ def create_served_app() -> FastAPI:
 
 def _health_routes(app: FastAPI) -> None:
     @app.get("/healthz", tags=["health"], summary="Liveness: the process answers.")
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:  # async: no thread hop, so it answers promptly under load
         return {"status": "ok"}
 
     @app.get("/readyz", tags=["health"], summary="Readiness: database, cache and broker reachable.")

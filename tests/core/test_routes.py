@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 from sqlalchemy import func, select
 
 from leadscore.core import outbox
@@ -50,3 +51,63 @@ def test_a_sync_endpoint_commits_in_its_own_thread_and_a_failing_one_rolls_back(
     finally:
         runtime.close()
 
+
+
+class Message(BaseModel):
+    id: int
+    topic: str
+    thread: int
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_sync_endpoint_runs_commits_and_reads_its_response_in_one_thread_hop(fresh_database, monkeypatch):
+    import threading
+
+    import anyio.to_thread
+    runtime = Runtime.open(fresh_database)
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counting(func, *args, **kwargs):  # noqa: ANN001, ANN202
+        hops.append(getattr(getattr(func, "func", func), "__qualname__", repr(func)))
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    api = router()
+    validated_in: list[int] = []
+
+    class Stored:  # what an endpoint returns from the ORM: attributes read to build the response
+        def __init__(self, row: OutboxMessage) -> None:
+            self.id, self.topic = row.id, row.topic
+
+        @property
+        def thread(self) -> int:
+            validated_in.append(threading.get_ident())
+            return threading.get_ident()
+
+    @api.post("/messages", status_code=201)
+    def create(session: SessionDep) -> Message:
+        row = outbox.enqueue(session, "test.hop", {"n": 1})
+        session.flush()
+        return Stored(row)
+
+    @api.get("/broken")
+    def broken(session: SessionDep) -> Message:
+        return {"id": "not a number", "topic": "x", "thread": 0}
+
+    app = FastAPI()
+    app.state.runtime = runtime
+    app.include_router(api)
+    try:
+        with TestClient(app) as client:
+            hops.clear()
+            response = client.post("/messages")
+            assert response.status_code == 201 and response.json()["topic"] == "test.hop"
+            assert hops == ["_run"], "endpoint, commit and response validation: one hop"
+            assert validated_in and validated_in[0] != threading.get_ident()  # read in the worker thread
+            with pytest.raises(Exception, match="validation error"):  # FastAPI's response validation error, as before
+                client.get("/broken")
+        with session_scope(runtime.sessions, write=False) as session:
+            assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
+    finally:
+        runtime.close()

@@ -8,11 +8,12 @@ Work the request queued in the outbox is dispatched right after the commit.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.config import Settings
 from leadscore.core.database import begin_write
@@ -44,24 +45,40 @@ async def get_settings(runtime: Annotated[Runtime, Depends(get_runtime)]) -> Set
     return runtime.settings
 
 
-def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> Iterator[Session]:
+async def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_runtime)]) -> AsyncIterator[Session]:
+    # ``async``: making a session does no I/O, and a plain-def endpoint commits and closes it in
+    # its own thread hop (core.routes says why), so the teardown usually has nothing to do; when
+    # it has (an ``async`` endpoint used the session), the commit runs in a thread.
     session = runtime.sessions()
-    # A plain-def endpoint commits this session itself as it returns (core.routes says why).
     session.info[REQUEST_SESSION] = True
     if request.method not in ("GET", "HEAD", "OPTIONS"):
         begin_write(session)
     try:
         yield session
         wrote_outbox = bool(session.info.pop("outbox_written", False))
-        session.commit()
+        if session.in_transaction():
+            await run_in_threadpool(_commit_and_close, session)
     except BaseException:
-        session.rollback()
+        if session.in_transaction():
+            await run_in_threadpool(_roll_back_and_close, session)
         raise
     finally:
-        session.close()
+        session.close()  # closed already, or never used: no I/O
     notify = getattr(request.app.state, "notify_outbox", None)
     if wrote_outbox and notify is not None:
         notify()
+
+
+def _commit_and_close(session: Session) -> None:
+    try:
+        session.commit()
+    finally:
+        session.close()
+
+
+def _roll_back_and_close(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

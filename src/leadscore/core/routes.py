@@ -1,18 +1,23 @@
-"""The API's routers: a plain-``def`` endpoint's transaction commits in the endpoint's own thread hop.
+"""The API's routers: a plain-``def`` endpoint runs, commits and reads its response in one thread hop.
 
-Why: FastAPI runs a ``def`` endpoint in a thread-pool thread, then serialises its
-result and runs the session dependency's teardown (the commit) in two more hops,
-each waiting for the event loop to pick it up. Under load those waits lasted up to
-two seconds (measured in ``benchmarks/run_api.py``, embedded mode, events posted
-under the GET load: the gap between an event post's endpoint returning and its
-commit starting), and on SQLite the transaction holds the single write lock all
-that time, so the real-time path (rescoring, webhooks) waited behind it.
+Why: FastAPI runs a ``def`` endpoint in a thread-pool thread, validates its result
+in a second hop, and enters and tears down a ``def`` session dependency in two more.
+Each hop waits for the event loop twice (the thread's result, then the task's
+wake-up), and under load an event-loop iteration lasts hundreds of milliseconds:
+measured with ``benchmarks/run_api.py``'s GET load (embedded, 1,000 connections),
+an ``async`` route without hops answered in ~0.6 s, ``/healthz`` (two hops) in
+~2.1 s and an event post (four hops) in 4.5-5.3 s, while SQLite's single write lock
+was held from the first statement to the commit hop.
 
-So ``TransactionRoute`` commits the request's session (``core.deps.get_session``)
-right after the endpoint returns, in the same thread. It is still the request's
-one commit point: nothing else changes, a failing endpoint still rolls back, and
-the dependency's teardown then finds nothing left to commit. Anything serialisation
-reads afterwards runs in a plain read transaction, without the write lock.
+So ``TransactionRoute`` wraps a ``def`` endpoint in a coroutine that makes one hop:
+in that thread the endpoint runs, the request's session (``core.deps.get_session``)
+commits as it returns (the request's one commit point, as before: a failing endpoint
+rolls back), the result is validated into the route's response model (reading any
+lazy attributes there, in a plain read transaction, not on the event loop), and the
+session is closed. FastAPI then sees a coroutine: it validates the model instances
+it gets back (already the right type: cheap) on the loop, and the session
+dependency's teardown (``async``) finds nothing left to do. A result that does not
+validate is handed back as it was, so FastAPI reports the same error as before.
 """
 
 from __future__ import annotations
@@ -23,8 +28,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter
+from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.database import end_write
 
@@ -39,23 +46,52 @@ def commit_request_session(session: Session) -> None:
     end_write(session)
 
 
-def _committing(endpoint: Callable[..., Any]) -> Callable[..., Any]:
-    @functools.wraps(endpoint)  # FastAPI reads the wrapped signature
-    def run(*args: Any, **kwargs: Any) -> Any:
-        result = endpoint(*args, **kwargs)
-        for value in kwargs.values():
-            if isinstance(value, Session):
-                commit_request_session(value)
+def _request_sessions(kwargs: dict[str, Any]) -> list[Session]:
+    return [v for v in kwargs.values() if isinstance(v, Session) and v.info.get(REQUEST_SESSION)]
+
+
+def _materialised(route: APIRoute, result: Any) -> Any:
+    """``result`` validated into the route's response model, or as it was if that fails."""
+    field = route.response_field
+    if field is None or isinstance(result, Response):
         return result
+    value, errors = field.validate(result, {}, loc=("response",))
+    return result if errors else value
+
+
+def _run(endpoint: Callable[..., Any], route: list[APIRoute], args: tuple, kwargs: dict[str, Any]) -> Any:
+    sessions = _request_sessions(kwargs)
+    try:
+        result = endpoint(*args, **kwargs)
+        for session in sessions:
+            commit_request_session(session)
+        result = _materialised(route[0], result)
+    except BaseException:
+        for session in sessions:
+            session.rollback()
+            session.close()
+        raise
+    for session in sessions:
+        session.close()  # returns the connection here, not in a hop of its own
+    return result
+
+
+def _in_one_hop(endpoint: Callable[..., Any], route: list[APIRoute]) -> Callable[..., Any]:
+    @functools.wraps(endpoint)  # FastAPI reads the wrapped signature
+    async def run(*args: Any, **kwargs: Any) -> Any:
+        return await run_in_threadpool(_run, endpoint, route, args, kwargs)
 
     return run
 
 
 class TransactionRoute(APIRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
-        if not inspect.iscoroutinefunction(endpoint) and not inspect.isasyncgenfunction(endpoint):
-            endpoint = _committing(endpoint)
+        route: list[APIRoute] = []  # this route, once built: the wrapper needs its response field
+        if not inspect.iscoroutinefunction(endpoint) and not inspect.isasyncgenfunction(endpoint) \
+                and not inspect.isgeneratorfunction(endpoint):
+            endpoint = _in_one_hop(endpoint, route)
         super().__init__(path, endpoint, **kwargs)
+        route.append(self)
 
 
 def router(**kwargs: Any) -> APIRouter:
