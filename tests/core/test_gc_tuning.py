@@ -33,3 +33,14 @@ def test_only_the_served_app_asks_for_it(monkeypatch):
     assert getattr(create_app().state, "tune_gc", False) is False
     assert create_served_app().state.tune_gc is True
     assert calls == []  # tuned at startup (the lifespan), not when the app is built
+
+
+def test_a_serving_process_switches_threads_every_millisecond():
+    import sys
+
+    before = sys.getswitchinterval()
+    try:
+        gc_tuning.tune_thread_switching()
+        assert sys.getswitchinterval() == pytest.approx(gc_tuning.SERVING_SWITCH_INTERVAL) == pytest.approx(0.001)
+    finally:
+        sys.setswitchinterval(before)
