@@ -52,7 +52,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         metrics.route_index(app)
         if getattr(app.state, "tune_gc", False):  # a serving process, not a test's app
             gc_tuning.tune_for_serving()
-            gc_tuning.tune_thread_switching()
+            if not active.settings.broker_url:  # the real-time path's threads live in this process
+                gc_tuning.tune_thread_switching()
         scheduler = None
         if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
             from leadscore.tasks import make_scheduler

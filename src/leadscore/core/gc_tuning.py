@@ -46,6 +46,8 @@ def tune_thread_switching() -> None:
     get,hooks --modes embedded --seconds 15`` (events at 10/s under the 1,000-connection GET
     load): accepted -> webhook p99 3,691 ms at 5 ms, 669 ms at 1 ms; from the send, p99 14.4
     -> 9.2 s. The cost: reads answered while events are processed, 2,587 -> 2,052 req/s; the
-    GET load alone (no waiting threads, so no forced switches) is unaffected.
+    GET load alone (no waiting threads, so no forced switches) is unaffected. Embedded mode
+    only (no broker): in production the real-time path runs in ``leadscore worker``, and
+    with it the API's GET p99 under the same load was 2.4 s instead of 0.2 s in one run.
     """
     sys.setswitchinterval(SERVING_SWITCH_INTERVAL)
