@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from leadscore.core import migrate
 from leadscore.core.config import Settings, load_settings
 from leadscore.core.database import make_engine
+from leadscore.core.services import Services
 from tests.support import databases
 from tests.support.factories import bind_factories
 
@@ -80,6 +81,15 @@ def fresh_database(backend: str, tmp_path: Path) -> Iterator[Settings]:
         yield load_settings(database_url=url, home=tmp_path / "home")
     finally:
         _drop_database(backend, url)
+
+
+@pytest.fixture
+def services(fresh_database: Settings) -> Iterator[Services]:
+    """The app's services (in-process queue and cache) on ``fresh_database``; ``tests.support.work.settle``
+    runs the background work they hold."""
+    active = Services.open(fresh_database)
+    yield active
+    active.close()
 
 
 @pytest.fixture

@@ -24,13 +24,6 @@ def test_a_sealed_value_opens_only_with_the_same_key():
         SecretBox(lambda: b"pepper-two-0123456789").open(sealed)
 
 
-@pytest.fixture
-def services(fresh_database):
-    active = Services.open(fresh_database)
-    yield active
-    active.close()
-
-
 def _stored(services: Services, subscription_id: int) -> tuple[str, str | None]:
     with services.runtime.engine.connect() as connection:
         return tuple(connection.execute(text(

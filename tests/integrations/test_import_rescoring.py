@@ -4,30 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select
 
 from leadscore.core.database import session_scope
 from leadscore.core.outbox import OutboxMessage
 from leadscore.core.services import Services
+from tests.support.work import settle
 from leadscore.integrations.service import IMPORTED_TOPIC
 from leadscore.leads import service as leads
 from leadscore.leads.models import Lead, Outcome
 from leadscore.leads.schemas import LeadCreate
 from leadscore.registry.tasks import run_training_job
-
-
-@pytest.fixture
-def services(fresh_database):
-    active = Services.open(fresh_database)
-    yield active
-    active.close()
-
-
-def settle(services: Services) -> None:
-    for _ in range(10):
-        services.dispatcher.drain()
-        services.queue.join()
 
 
 def _state(services: Services, dataset: str) -> dict[str, tuple]:

@@ -4,31 +4,18 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlalchemy import select, update
 
 from leadscore.core.database import session_scope
 from leadscore.core.outbox import OutboxMessage
 from leadscore.core.services import Services
+from tests.support.work import settle
 from leadscore.leads.models import Lead, Outcome
 from leadscore.registry import service as registry
 from leadscore.registry.tasks import run_training_job
 from leadscore.scoring.batch import OPEN_RESCORE_TOPIC, RESCORED_TOPIC, rescore_open_step
 from leadscore.scoring.models import Score
 from leadscore.scoring.tasks import cache_key, model_cache
-
-
-@pytest.fixture
-def services(fresh_database):
-    active = Services.open(fresh_database)
-    yield active
-    active.close()
-
-
-def settle(services: Services) -> None:
-    for _ in range(20):  # each step queues the next
-        services.dispatcher.drain()
-        services.queue.join()
 
 
 def _closed(session, n: int, start: int, won_every: int) -> None:
@@ -88,7 +75,7 @@ def test_a_promotion_rescores_the_open_leads_and_leaves_the_rest(services):
     with session_scope(services.runtime.sessions) as session:
         before = {lead.id: (lead.current_score, lead.scored_at) for lead in
                   session.scalars(select(Lead).where(Lead.id.in_(open_ids + closed_ids)))}
-    assert {v for k, v in _current_versions(services, open_ids).items()} == {first_id}
+        assert set(_version_of_current(session, open_ids).values()) == {first_id}
     services.cache.set(cache_key(open_ids[0]), {"score": -1, "note": "the previous champion's"})
 
     with session_scope(services.runtime.sessions) as session:
@@ -111,11 +98,6 @@ def test_a_promotion_rescores_the_open_leads_and_leaves_the_rest(services):
     assert [p["after_id"] for p in steps] == [0, max(open_ids)]  # the first step scored them all; the second ended
     assert ends[-1] == {"dataset": "pr", "scored": 5}
     assert services.cache.get(cache_key(open_ids[0]))["score"] == after[open_ids[0]][0]
-
-
-def _current_versions(services: Services, lead_ids: list[int]) -> dict[int, int | None]:
-    with session_scope(services.runtime.sessions) as session:
-        return _version_of_current(session, lead_ids)
 
 
 def test_steps_resume_after_the_last_one_skip_newer_scores_and_stop_when_superseded(services):

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from leadscore.core.database import session_scope
-from leadscore.core.services import Services
+from tests.support.work import settle
 from leadscore.interactions import service as interactions
 from leadscore.interactions.schemas import InteractionCreate
 from leadscore.leads import service as leads
@@ -19,19 +19,6 @@ from leadscore.scoring import service as scores
 from leadscore.scoring.tasks import cache_key
 from leadscore.webhooks import service as webhooks
 from leadscore.webhooks.models import WebhookEvent
-
-
-@pytest.fixture
-def services(fresh_database):
-    active = Services.open(fresh_database)
-    yield active
-    active.close()
-
-
-def settle(services: Services) -> None:
-    for _ in range(5):
-        services.dispatcher.drain()
-        services.queue.join()
 
 
 def _history(session, n: int) -> None:
