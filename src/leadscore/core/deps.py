@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.config import Settings
 from leadscore.core.database import begin_write
-from leadscore.core.routes import REQUEST_SESSION
+from leadscore.core.routes import REQUEST_SESSION, roll_back_and_close
 from leadscore.core.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -60,7 +60,7 @@ async def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_
             await run_in_threadpool(_commit_and_close, session)
     except BaseException:
         if session.in_transaction():
-            await run_in_threadpool(_roll_back_and_close, session)
+            await run_in_threadpool(roll_back_and_close, session)
         raise
     finally:
         session.close()  # closed already, or never used: no I/O
@@ -74,11 +74,6 @@ def _commit_and_close(session: Session) -> None:
         session.commit()
     finally:
         session.close()
-
-
-def _roll_back_and_close(session: Session) -> None:
-    session.rollback()
-    session.close()
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]

@@ -38,12 +38,9 @@ from leadscore.core.database import end_write
 REQUEST_SESSION = "leadscore.request_session"  # session.info key set by core.deps.get_session
 
 
-def commit_request_session(session: Session) -> None:
-    """Commit a request's session now and let what follows only read."""
-    if not session.info.get(REQUEST_SESSION):
-        return
-    session.commit()
-    end_write(session)
+def roll_back_and_close(session: Session) -> None:
+    session.rollback()
+    session.close()
 
 
 def _request_sessions(kwargs: dict[str, Any]) -> list[Session]:
@@ -64,12 +61,12 @@ def _run(endpoint: Callable[..., Any], route: list[APIRoute], args: tuple, kwarg
     try:
         result = endpoint(*args, **kwargs)
         for session in sessions:
-            commit_request_session(session)
+            session.commit()
+            end_write(session)  # the response's lazy reads below take no write lock
         result = _materialised(route[0], result)
     except BaseException:
         for session in sessions:
-            session.rollback()
-            session.close()
+            roll_back_and_close(session)
         raise
     for session in sessions:
         session.close()  # returns the connection here, not in a hop of its own
