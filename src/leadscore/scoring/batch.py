@@ -157,6 +157,17 @@ def rescore_dataset(
     return summary
 
 
+def start_open_rescoring(session: Session, *, dataset: str, version_id: int, since: str | None = None) -> None:
+    """Queue the first step of ``rescore_open_step`` in the caller's transaction (``since``: ISO time)."""
+    outbox.enqueue(session, OPEN_RESCORE_TOPIC, _step(dataset, version_id, 0, 0, since))
+
+
+def _step(dataset: str, version_id: int, after_id: int, scored: int, since: str | None) -> dict[str, Any]:
+    """The payload of one ``OPEN_RESCORE_TOPIC`` message."""
+    return {"dataset": dataset, "model_version_id": version_id, "after_id": after_id, "scored": scored,
+            **({"since": since} if since is not None else {})}
+
+
 def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_id: int, after_id: int,
                       scored: int, load: Load, min_delta: int, step: int = STEP_LEADS,
                       since: datetime | None = None) -> list[int] | None:
@@ -171,8 +182,8 @@ def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_
     champion (a later promotion runs its own rescoring).
     """
     with session_scope(sessions, write=False) as session:
-        champion = registry.get_champion(session, dataset=dataset)
-        if champion is None or champion.id != version_id:
+        champion = _champion_if(session, dataset, version_id)
+        if champion is None:
             return None
         read_at = utcnow()
         # A lead scored since the promotion (or the import) was scored by this champion with that
@@ -194,7 +205,7 @@ def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_
             scores = score_chunk(session, dataset=dataset, ids=ids, model=load(session, version_id),
                                  challengers=challengers, forecasters=forecasters)
     with session_scope(sessions) as session:
-        if not _is_champion(session, dataset, version_id):
+        if _champion_if(session, dataset, version_id) is None:
             return None
         if not ids:
             outbox.enqueue(session, RESCORED_TOPIC, {"dataset": dataset, "scored": scored})
@@ -205,15 +216,15 @@ def rescore_open_step(sessions: sessionmaker[Session], *, dataset: str, version_
             scores.records = [r for r in scores.records if r.lead_id not in newer]
             scores.forecasts.rows = [r for r in scores.forecasts.rows if r["lead_id"] not in newer]
         store_chunk(session, scores, version_id=version_id, min_delta=min_delta)
-        outbox.enqueue(session, OPEN_RESCORE_TOPIC, {
-            "dataset": dataset, "model_version_id": version_id, "after_id": ids[-1], "scored": scored + len(ids),
-            **({"since": since.isoformat()} if since is not None else {})})
+        outbox.enqueue(session, OPEN_RESCORE_TOPIC, _step(dataset, version_id, ids[-1], scored + len(ids),
+                                                          since.isoformat() if since is not None else None))
     return [lead_id for lead_id in ids if lead_id not in newer]
 
 
-def _is_champion(session: Session, dataset: str, version_id: int) -> bool:
+def _champion_if(session: Session, dataset: str, version_id: int) -> Any:
+    """``dataset``'s champion if it is still ``version_id``, else None."""
     champion = registry.get_champion(session, dataset=dataset)
-    return champion is not None and champion.id == version_id
+    return champion if champion is not None and champion.id == version_id else None
 
 
 def _change_payload(change: service.ScoreChange) -> dict[str, Any]:

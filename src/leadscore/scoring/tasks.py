@@ -29,7 +29,7 @@ from leadscore.leads.frames import attribute_types, lead_record, naive_utc
 from leadscore.leads.models import Lead
 from leadscore.registry import service as registry
 from leadscore.scoring import service
-from leadscore.scoring.batch import OPEN_RESCORE_TOPIC, RESCORED_TOPIC, rescore_open_step
+from leadscore.scoring.batch import OPEN_RESCORE_TOPIC, RESCORED_TOPIC, rescore_open_step, start_open_rescoring
 from leadscore.scoring.service import ScoreRecord
 
 if TYPE_CHECKING:
@@ -314,18 +314,15 @@ def register(services: Services) -> None:
                 "model_version_id"):
             # The stored scores are the previous champion's: rescore the open leads, in steps.
             with session_scope(services.runtime.sessions) as session:
-                outbox.enqueue(session, OPEN_RESCORE_TOPIC, {
-                    "dataset": payload["dataset"], "model_version_id": payload["model_version_id"],
-                    "after_id": 0, "scored": 0})
+                start_open_rescoring(session, dataset=payload["dataset"], version_id=payload["model_version_id"])
 
     def on_imported(payload: dict[str, Any]) -> None:
         # Imported leads or interactions: rescore the open leads the import changed, in steps.
         with session_scope(services.runtime.sessions) as session:
             champion = registry.get_champion(session, dataset=payload["dataset"])
             if champion is not None:
-                outbox.enqueue(session, OPEN_RESCORE_TOPIC, {
-                    "dataset": payload["dataset"], "model_version_id": champion.id, "after_id": 0, "scored": 0,
-                    "since": payload["since"]})
+                start_open_rescoring(session, dataset=payload["dataset"], version_id=champion.id,
+                                     since=payload["since"])
 
     def on_rescore_open(payload: dict[str, Any]) -> None:
         models = model_cache(services)
