@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
-import time
 from typing import TYPE_CHECKING
 
-from leadscore.core.security.ratelimit import RateLimiter, parse_rate
+from leadscore.core.security.ratelimit import RateLimiter
 
 if TYPE_CHECKING:
     from leadscore.core.services import Services
@@ -35,17 +33,10 @@ class LoginThrottle:
 
     def wait_seconds(self, email: str, client: str | None) -> int:
         """Seconds until this account and client may try again; 0 when they may now."""
-        wait = 0
-        for identity, rate in self._counters(email, client):
-            item = parse_rate(rate)
-            try:
-                stats = self.limiter.strategy.get_window_stats(item, identity)
-            except Exception as exc:  # storage outage: fail open, as the API's limits do
-                log.warning("login throttle storage unavailable, not limiting: %s", exc)
-                return 0
-            if stats.remaining <= 0:
-                wait = max(wait, max(1, math.ceil(stats.reset_time - time.time())))
-        return wait
+        refused = [decision for decision in (self.limiter.peek(identity, rate)
+                                             for identity, rate in self._counters(email, client))
+                   if not decision.allowed]  # a storage outage allows (fails open, logged by the limiter)
+        return max((max(1, decision.reset_seconds) for decision in refused), default=0)
 
     def failed(self, email: str, client: str | None) -> None:
         for identity, rate in self._counters(email, client):

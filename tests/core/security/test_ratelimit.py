@@ -101,6 +101,23 @@ def test_limiter_sliding_window(storage, request, namespace):
         limiter.close()
 
 
+@pytest.mark.parametrize("storage", ["memory", "redis"])
+def test_peek_tells_where_an_identity_stands_without_counting(storage, request, namespace):
+    url = request.getfixturevalue("redis_target").url if storage == "redis" else None
+    if url:
+        request.getfixturevalue("redis_target").track(namespace)
+    limiter = RateLimiter(url, key_prefix=namespace)
+    try:
+        assert [limiter.peek("k1", "2/minute").remaining for _ in range(3)] == [2, 2, 2]
+        limiter.hit("k1", "2/minute")
+        limiter.hit("k1", "2/minute")
+        refused = limiter.peek("k1", "2/minute")
+        assert not refused.allowed and refused.remaining == 0 and 1 <= refused.reset_seconds <= 60
+        assert limiter.peek("k2", "2/minute").allowed
+    finally:
+        limiter.close()
+
+
 def test_async_limiter_on_redis_counts_like_the_sync_one(redis_target, namespace):
     import asyncio
 
@@ -132,6 +149,7 @@ def test_unreachable_redis_fails_open(caplog):
     limiter = RateLimiter("redis://127.0.0.1:1/0")
     decision = limiter.hit("k", "1/minute")
     assert decision.allowed and decision.remaining == 1
+    assert limiter.peek("k", "1/minute").allowed
     assert "rate-limit storage unavailable" in caplog.text
 
 

@@ -148,6 +148,15 @@ class RateLimiter:
             return self._fail_open(item, exc)
         return _decision(item, allowed, stats)
 
+    def peek(self, identity: str, rate: str) -> RateDecision:
+        """Where ``identity`` stands against ``rate``, without counting a request."""
+        item = parse_rate(rate)
+        try:
+            stats = self.strategy.get_window_stats(item, identity)
+        except Exception as exc:  # storage outage: fail open, as ``hit`` does
+            return self._fail_open(item, exc)
+        return _decision(item, stats.remaining > 0, stats)
+
     def clear(self, identity: str, rate: str) -> None:
         self.strategy.clear(parse_rate(rate), identity)
 
