@@ -301,10 +301,11 @@ def send_test(session: Session, subscription_id: int, *, actor: str) -> WebhookD
 
 def clear_secret_ids(session: Session) -> list[int]:
     """Subscriptions whose secrets are still stored in clear (written before sealing existed)."""
-    stored = [type_coerce(column, String()) for column in (WebhookSubscription.secret,
-                                                          WebhookSubscription.previous_secret)]
+    # As stored (plain strings): compared through SealedString, the pattern itself would be sealed.
+    secret = type_coerce(WebhookSubscription.secret, String())
+    previous = type_coerce(WebhookSubscription.previous_secret, String())
     return list(session.scalars(select(WebhookSubscription.id).where(or_(
-        stored[0].not_like(f"{SEALED}%"), (stored[1].is_not(None)) & stored[1].not_like(f"{SEALED}%")))))
+        secret.not_like(f"{SEALED}%"), previous.is_not(None) & previous.not_like(f"{SEALED}%")))))
 
 
 def seal_clear_secrets(session: Session, ids: list[int]) -> int:
