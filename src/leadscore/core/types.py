@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, Strict
+from pydantic import AfterValidator, BeforeValidator, Strict, StringConstraints
 
 
 def _iso_only(value: Any) -> Any:
@@ -37,3 +37,9 @@ StrictInteger = Annotated[int, Strict()]
 # Strict floats still take JSON integers (3 is a fine price), but not true/false.
 StrictNumber = Annotated[float, Strict()]
 IsoDateTime = Annotated[datetime, BeforeValidator(_iso_only), AfterValidator(_to_utc)]
+
+# A dataset is a namespace of ids (one per source system). Every place that
+# accepts one checks the same shape, so a name with a NUL or a control character
+# is refused as bad input before it reaches a query (PostgreSQL cannot bind NUL).
+DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+DatasetName = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=DATASET_PATTERN)]

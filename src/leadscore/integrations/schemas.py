@@ -9,9 +9,9 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadscore.core.cli import UserError
+from leadscore.core.types import DATASET_PATTERN
 
 ImportKind = Literal["leads", "interactions", "agents", "outcomes", "properties"]
-DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
 
 class Join(BaseModel):

@@ -9,7 +9,7 @@ from fastapi import Query, Response, status
 from leadscore.core.deps import SessionDep
 from leadscore.core.params import LeadId
 from leadscore.core.routes import router as api_router
-from leadscore.core.types import IsoDateTime
+from leadscore.core.types import DatasetName, IsoDateTime
 from leadscore.core.security import ReadKey, WriteKey
 from leadscore.leads import service
 from leadscore.leads.schemas import LeadCreate, LeadPage, LeadRead, LeadUpdate
@@ -43,7 +43,7 @@ def create_lead(data: LeadCreate, session: SessionDep, principal: WriteKey, resp
 def list_leads(
     session: SessionDep,
     principal: ReadKey,
-    dataset: Annotated[str | None, Query(max_length=64)] = None,
+    dataset: Annotated[DatasetName | None, Query()] = None,
     status_: Annotated[Literal["new", "contacted", "qualified", "showing", "offer", "won", "lost"] | None,
                        Query(alias="status")] = None,
     grade: Annotated[Literal["A", "B", "C", "D"] | None, Query()] = None,

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from leadscore.core.types import IsoDateTime, StrictBoolean, StrictInteger, StrictNumber
+from leadscore.core.types import DatasetName, IsoDateTime, StrictBoolean, StrictInteger, StrictNumber
 
 Status = Literal["new", "contacted", "qualified", "showing", "offer", "won", "lost"]
 Intent = Literal["buy", "sell", "rent", "invest"]
@@ -97,7 +97,7 @@ class LeadCreate(LeadFields):
         None, min_length=1, max_length=128,
         description="Your system's id; creating the same external_id twice updates that lead (idempotent).",
     )
-    dataset: str = Field("default", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    dataset: DatasetName = "default"
     created_at: IsoDateTime | None = Field(None, description="When the lead arrived; default now.")
 
 

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-DATASET_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+from leadscore.core.types import DATASET_PATTERN
+
 ModelKind = Literal["conversion", "time_to_convert", "deal_value", "next_action"]
 ModelState = Literal["candidate", "champion", "challenger", "retired", "failed"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]

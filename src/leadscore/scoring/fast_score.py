@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 
 from pydantic import TypeAdapter, ValidationError
+from sqlalchemy.exc import DataError
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -87,7 +88,10 @@ class StatelessScoreMiddleware:
         models = model_cache(services)
         found = models.fresh_champion(request.dataset, services.runtime.sessions)
         if found is False:  # unknown: read as the route does
-            found = await run_in_threadpool(models.champion, services.runtime.sessions, request.dataset)
+            try:
+                found = await run_in_threadpool(models.champion, services.runtime.sessions, request.dataset)
+            except DataError:  # a value the database refuses: the route's handler turns it into a 422
+                return False
         if found is None:  # no champion: the route's 409
             return False
         from leadscore.scoring.api import score_stateless

@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore.core.types import IsoDateTime, StrictInteger, StrictNumber
+from leadscore.core.types import DatasetName, IsoDateTime, StrictInteger, StrictNumber
 from leadscore.leads.schemas import LeadFields
 
 REASON_EXAMPLE = {"feature": "ix_listing_view_7d", "sentence": "Viewed 14 listings in the last 7 days (+12)",
@@ -80,7 +80,7 @@ class ScoreRequestLead(LeadFields):
 class ScoreRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    dataset: str = Field("default", min_length=1, max_length=64, description="Whose champion model scores.")
+    dataset: DatasetName = Field("default", description="Whose champion model scores.")
     leads: list[ScoreRequestLead] = Field(min_length=1, max_length=1000)
 
 
