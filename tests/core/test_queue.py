@@ -221,3 +221,57 @@ def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(
         channel.queue_delete(queue)
         channel.queue_delete(deferred_queue(queue))
         connection.close()
+
+
+def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowledged_once():
+    """A retrain runs for minutes; the broker drops a connection that misses two heartbeats. The
+    worker must keep answering them while a handler runs, or the acknowledgement fails, the message
+    comes back and the work (a whole training job) is done again and again."""
+    if not _broker_answers():
+        pytest.skip("RabbitMQ is not reachable")
+    import time
+
+    import pika
+
+    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+    url = BROKER.rstrip("/") + "/%2F?heartbeat=1"  # the broker gives up after ~2 s of silence
+    calls: list[int] = []
+    done = threading.Event()
+    registry = TaskRegistry()
+
+    def slow(payload):
+        calls.append(payload["n"])
+        if payload["n"] == 1:
+            time.sleep(5)
+        else:
+            done.set()
+
+    registry.register("model.train", slow)
+    publisher = RabbitMQQueue(BROKER, queue=queue)
+    publisher.publish("model.train", {"n": 1}, message_id="m1")
+    publisher.publish("model.train", {"n": 2}, message_id="m2")
+    publisher.close()
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            consume_rabbitmq(url, registry, stop=stop, queue=queue, prefetch=1)
+        except BaseException as error:  # noqa: BLE001 - the test reports it
+            failures.append(error)
+
+    worker = threading.Thread(target=consume)
+    worker.start()
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    channel = connection.channel()
+    try:
+        assert done.wait(30), failures
+        stop.set()
+        worker.join(10)
+        assert failures == [] and calls == [1, 2]
+        assert channel.queue_declare(queue=queue, durable=True, passive=True).method.message_count == 0
+    finally:
+        stop.set()
+        channel.queue_delete(queue)
+        channel.queue_delete(deferred_queue(queue))
+        connection.close()

@@ -16,6 +16,8 @@ import logging
 import queue as stdlib_queue
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Protocol
@@ -34,6 +36,8 @@ BatchHandler = Callable[[list[dict[str, Any]]], None]
 QUEUE_NAME = "leadscore.tasks"
 # At most this many messages of one topic go to a batch handler at once.
 MAX_BATCH = 200
+# How often a consumer answers heartbeats while a handler runs; brokers default to 60 s intervals.
+KEEPALIVE_SECONDS = 1.0
 
 
 class TaskRegistry:
@@ -228,15 +232,15 @@ def consume_rabbitmq(
     queue: str | None = None,
 ) -> None:
     """Worker loop: handle each message, acknowledge only after the handler succeeded."""
-    with _consuming(url, queue or QUEUE_NAME, prefetch) as (channel, messages):
-        for method, _properties, body in messages(1):
+    with _consuming(url, queue or QUEUE_NAME, prefetch) as consumer:
+        for method, _properties, body in consumer.messages(1):
             if stop is not None and stop.is_set():
                 break
             if method is None:
                 continue
-            read = _read(channel, method.delivery_tag, body)
+            read = _read(consumer.channel, method.delivery_tag, body)
             if read is not None:
-                _handle_one(channel, registry, read[0], method.delivery_tag, read[1])
+                _handle_one(consumer, registry, read[0], method.delivery_tag, read[1])
 
 
 def consume_batches(
@@ -248,8 +252,8 @@ def consume_batches(
     each is acknowledged only after its handlers succeeded. A failing group is retried message
     by message, so one bad message does not hold back the others (it is requeued alone)."""
     batch: list[tuple[int, bytes]] = []
-    with _consuming(url, queue or deferred_queue(QUEUE_NAME), max_batch) as (channel, messages):
-        for method, _properties, body in messages(gather_seconds):
+    with _consuming(url, queue or deferred_queue(QUEUE_NAME), max_batch) as consumer:
+        for method, _properties, body in consumer.messages(gather_seconds):
             if stop is not None and stop.is_set():
                 break  # what was gathered is unacknowledged: the broker delivers it again
             if method is not None:
@@ -257,23 +261,58 @@ def consume_batches(
                 if len(batch) < max_batch:
                     continue
             if batch:
-                _handle_batch(channel, registry, batch)
+                _handle_batch(consumer, registry, batch)
                 batch = []
 
 
+class _Consumer:
+    """A channel on one queue, its message iterator, and the thread its handlers run in.
+
+    Handlers run in that helper thread while the consuming thread keeps the connection alive.
+    Why: pika's blocking connection answers the broker's heartbeats only while its own thread is
+    inside pika. A handler running longer than two heartbeat intervals (a retrain takes minutes)
+    would have the connection closed under it: its acknowledgement fails, the broker delivers the
+    message again and the work is repeated - forever, for a job longer than the limit. Handlers
+    never touch this channel (they publish through their own connection), so another thread is
+    safe; one that finishes within ``KEEPALIVE_SECONDS`` costs only the handover.
+    """
+
+    def __init__(self, channel: Any, queue: str) -> None:
+        self.channel = channel
+        self._queue = queue
+        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadscore-handler")
+
+    def messages(self, inactivity_timeout: float) -> Iterator[Any]:
+        return self.channel.consume(self._queue, inactivity_timeout=inactivity_timeout)
+
+    def run(self, handler: Callable[..., Any], *args: Any) -> Any:
+        """``handler(*args)``, answering heartbeats until it returns (or raises)."""
+        future = self._runner.submit(handler, *args)
+        while True:
+            try:
+                return future.result(timeout=KEEPALIVE_SECONDS)
+            except FuturesTimeout:
+                # Heartbeats in both directions; deliveries meanwhile wait in the channel's buffer.
+                self.channel.connection.process_data_events(time_limit=0)
+
+    def close(self) -> None:
+        self._runner.shutdown(wait=False)
+
+
 @contextmanager
-def _consuming(url: str, queue: str, prefetch: int) -> Iterator[tuple[Any, Callable[[float], Any]]]:
-    """A channel on ``queue`` with ``prefetch`` unacknowledged messages, and its message iterator
-    (``messages(inactivity_timeout)``); closed on the way out."""
+def _consuming(url: str, queue: str, prefetch: int) -> Iterator[_Consumer]:
+    """A consumer of ``queue`` with ``prefetch`` unacknowledged messages; closed on the way out."""
     import pika
 
     connection = pika.BlockingConnection(pika.URLParameters(url))
     channel = connection.channel()
     channel.queue_declare(queue=queue, durable=True)
     channel.basic_qos(prefetch_count=prefetch)
+    consumer = _Consumer(channel, queue)
     try:
-        yield channel, lambda timeout: channel.consume(queue, inactivity_timeout=timeout)
+        yield consumer
     finally:
+        consumer.close()
         try:
             channel.cancel()
             connection.close()
@@ -292,7 +331,8 @@ def _read(channel: Any, tag: int, body: bytes) -> tuple[str, dict[str, Any]] | N
         return None
 
 
-def _handle_batch(channel: Any, registry: TaskRegistry, batch: list[tuple[int, bytes]]) -> None:
+def _handle_batch(consumer: _Consumer, registry: TaskRegistry, batch: list[tuple[int, bytes]]) -> None:
+    channel = consumer.channel
     groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
     for tag, body in batch:
         read = _read(channel, tag, body)
@@ -300,12 +340,12 @@ def _handle_batch(channel: Any, registry: TaskRegistry, batch: list[tuple[int, b
             groups.setdefault(read[0], []).append((tag, read[1]))
     for topic, messages in groups.items():
         try:
-            registry.handle_many(topic, [payload for _, payload in messages])
+            consumer.run(registry.handle_many, topic, [payload for _, payload in messages])
         except Exception:
             if len(messages) > 1:
                 log.warning("a batch of %d %s messages failed; retrying them one by one", len(messages), topic)
                 for tag, payload in messages:
-                    _handle_one(channel, registry, topic, tag, payload)
+                    _handle_one(consumer, registry, topic, tag, payload)
             else:
                 channel.basic_nack(messages[0][0], requeue=True)
             continue
@@ -313,10 +353,11 @@ def _handle_batch(channel: Any, registry: TaskRegistry, batch: list[tuple[int, b
             channel.basic_ack(tag)
 
 
-def _handle_one(channel: Any, registry: TaskRegistry, topic: str, tag: int, payload: dict[str, Any]) -> None:
+def _handle_one(consumer: _Consumer, registry: TaskRegistry, topic: str, tag: int, payload: dict[str, Any]) -> None:
     """Handle one message; acknowledge it after its handlers succeeded, else requeue it."""
+    channel = consumer.channel
     try:
-        registry.handle(topic, payload)
+        consumer.run(registry.handle, topic, payload)
     except Exception:
         log.exception("task %s failed; requeueing", topic)
         channel.basic_nack(tag, requeue=True)
