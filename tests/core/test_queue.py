@@ -10,9 +10,8 @@ from sqlalchemy import select
 from leadscore.core import outbox
 from leadscore.core.database import session_scope
 from leadscore.core.outbox import OutboxMessage
-from leadscore.core.queue import (
-    InProcessQueue, RabbitMQQueue, TaskRegistry, consume_batches, consume_rabbitmq, deferred_queue, dispatch_outbox,
-)
+from leadscore.core.queue import InProcessQueue, TaskRegistry, deferred_queue, dispatch_outbox
+from leadscore.core.rabbitmq import RabbitMQQueue, consume_batches, consume_rabbitmq
 from leadscore.core.runtime import Runtime
 
 BROKER = os.environ.get("LEADSCORE_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
@@ -77,10 +76,10 @@ def test_broker_failure_keeps_the_row_for_later(runtime):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_rabbitmq_round_trip(runtime, monkeypatch):
+def test_rabbitmq_round_trip(runtime):
     if not _broker_answers():
         pytest.skip("RabbitMQ is not reachable")
-    monkeypatch.setattr("leadscore.core.queue.QUEUE_NAME", f"leadscore.test.{uuid.uuid4().hex[:8]}")
+    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
     received: list[dict] = []
     done = threading.Event()
     registry = TaskRegistry()
@@ -88,11 +87,11 @@ def test_rabbitmq_round_trip(runtime, monkeypatch):
     with session_scope(runtime.sessions) as session:
         for lead_id in (1, 2, 3):
             outbox.enqueue(session, "lead.rescore", {"lead_id": lead_id})
-    publisher = RabbitMQQueue(BROKER)
+    publisher = RabbitMQQueue(BROKER, queue=queue)
     assert dispatch_outbox(runtime.sessions, publisher) == 3
     publisher.close()
     stop = threading.Event()
-    worker = threading.Thread(target=consume_rabbitmq, args=(BROKER, registry), kwargs={"stop": stop})
+    worker = threading.Thread(target=consume_rabbitmq, args=(BROKER, registry), kwargs={"stop": stop, "queue": queue})
     worker.start()
     assert done.wait(20)
     stop.set()
@@ -102,9 +101,8 @@ def test_rabbitmq_round_trip(runtime, monkeypatch):
 
     connection = pika.BlockingConnection(pika.URLParameters(BROKER))
     channel = connection.channel()
-    from leadscore.core import queue as queue_module
-
-    channel.queue_delete(queue_module.QUEUE_NAME)
+    channel.queue_delete(queue)
+    channel.queue_delete(deferred_queue(queue))
     connection.close()
 
 

@@ -4,21 +4,17 @@ Work enters through the transactional outbox (``core.outbox.enqueue``) and is
 handed to a queue only after commit by ``dispatch_outbox``. Handlers are
 registered by topic with ``tasks.handler`` and must be idempotent: delivery
 is at-least-once (a worker that dies before acknowledging gets the message
-again).
+again). The RabbitMQ side (publisher and worker loops) is ``core.rabbitmq``.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-import json
 import logging
 import queue as stdlib_queue
 import threading
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FuturesTimeout
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -36,8 +32,6 @@ BatchHandler = Callable[[list[dict[str, Any]]], None]
 QUEUE_NAME = "leadscore.tasks"
 # At most this many messages of one topic go to a batch handler at once.
 MAX_BATCH = 200
-# How often a consumer answers heartbeats while a handler runs; brokers default to 60 s intervals.
-KEEPALIVE_SECONDS = 1.0
 
 
 class TaskRegistry:
@@ -104,7 +98,7 @@ def _priority(topic: str) -> int:
 
 def deferred_queue(queue: str) -> str:
     """RabbitMQ's queue for ``DEFERRABLE_TOPICS`` beside ``queue``: a FIFO broker queue has no
-    levels, so deferrable work goes to its own queue, consumed in batches (``consume_batches``)."""
+    levels, so deferrable work goes to its own queue, consumed in batches (``rabbitmq.consume_batches``)."""
     return f"{queue}.deferred"
 
 
@@ -179,190 +173,6 @@ class _Lane:
     def close(self) -> None:
         self.items.put((9, next(self._sequence), None))  # after everything already queued
         self._thread.join(timeout=10)
-
-
-class RabbitMQQueue:
-    """Publishes persistent messages to a durable RabbitMQ queue with publisher confirms."""
-
-    def __init__(self, url: str, *, queue: str | None = None) -> None:
-        import pika
-
-        self._pika = pika
-        self._url = url
-        self._queue = queue
-        self._lock = threading.Lock()
-        self._connection: Any = None
-        self._channel: Any = None
-
-    def _ensure(self) -> Any:
-        if self._channel is None or self._channel.is_closed:
-            self._connection = self._pika.BlockingConnection(self._pika.URLParameters(self._url))
-            self._channel = self._connection.channel()
-            self._channel.queue_declare(queue=self.queue, durable=True)
-            self._channel.queue_declare(queue=deferred_queue(self.queue), durable=True)
-            self._channel.confirm_delivery()
-        return self._channel
-
-    @property
-    def queue(self) -> str:
-        return self._queue or QUEUE_NAME
-
-    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
-        body = json.dumps({"topic": topic, "payload": payload}, default=str).encode()
-        properties = self._pika.BasicProperties(
-            delivery_mode=2, message_id=message_id, content_type="application/json", type=topic
-        )
-        queue = deferred_queue(self.queue) if topic in DEFERRABLE_TOPICS else self.queue
-        with self._lock:
-            try:
-                self._ensure().basic_publish("", queue, body, properties, mandatory=True)
-            except (self._pika.exceptions.AMQPConnectionError, self._pika.exceptions.ChannelClosed):
-                self._channel = None  # reconnect once, then let the outbox retry later
-                self._ensure().basic_publish("", queue, body, properties, mandatory=True)
-
-    def close(self) -> None:
-        with self._lock:
-            if self._connection is not None and self._connection.is_open:
-                self._connection.close()
-            self._connection = self._channel = None
-
-
-def consume_rabbitmq(
-    url: str, registry: TaskRegistry, *, stop: threading.Event | None = None, prefetch: int = 16,
-    queue: str | None = None,
-) -> None:
-    """Worker loop: handle each message, acknowledge only after the handler succeeded."""
-    with _consuming(url, queue or QUEUE_NAME, prefetch) as consumer:
-        for method, _properties, body in consumer.messages(1):
-            if stop is not None and stop.is_set():
-                break
-            if method is None:
-                continue
-            read = _read(consumer.channel, method.delivery_tag, body)
-            if read is not None:
-                _handle_one(consumer, registry, read[0], method.delivery_tag, read[1])
-
-
-def consume_batches(
-    url: str, registry: TaskRegistry, *, stop: threading.Event | None = None, queue: str | None = None,
-    max_batch: int = MAX_BATCH, gather_seconds: float = 0.05,
-) -> None:
-    """Worker loop for the deferred queue: the messages waiting (up to ``max_batch``, until none
-    arrives for ``gather_seconds``) are handled together, topic by topic (``handle_many``), and
-    each is acknowledged only after its handlers succeeded. A failing group is retried message
-    by message, so one bad message does not hold back the others (it is requeued alone)."""
-    batch: list[tuple[int, bytes]] = []
-    with _consuming(url, queue or deferred_queue(QUEUE_NAME), max_batch) as consumer:
-        for method, _properties, body in consumer.messages(gather_seconds):
-            if stop is not None and stop.is_set():
-                break  # what was gathered is unacknowledged: the broker delivers it again
-            if method is not None:
-                batch.append((method.delivery_tag, body))
-                if len(batch) < max_batch:
-                    continue
-            if batch:
-                _handle_batch(consumer, registry, batch)
-                batch = []
-
-
-class _Consumer:
-    """A channel on one queue, its message iterator, and the thread its handlers run in.
-
-    Handlers run in that helper thread while the consuming thread keeps the connection alive.
-    Why: pika's blocking connection answers the broker's heartbeats only while its own thread is
-    inside pika. A handler running longer than two heartbeat intervals (a retrain takes minutes)
-    would have the connection closed under it: its acknowledgement fails, the broker delivers the
-    message again and the work is repeated - forever, for a job longer than the limit. Handlers
-    never touch this channel (they publish through their own connection), so another thread is
-    safe; one that finishes within ``KEEPALIVE_SECONDS`` costs only the handover.
-    """
-
-    def __init__(self, channel: Any, queue: str) -> None:
-        self.channel = channel
-        self._queue = queue
-        self._runner = ThreadPoolExecutor(max_workers=1, thread_name_prefix="leadscore-handler")
-
-    def messages(self, inactivity_timeout: float) -> Iterator[Any]:
-        return self.channel.consume(self._queue, inactivity_timeout=inactivity_timeout)
-
-    def run(self, handler: Callable[..., Any], *args: Any) -> Any:
-        """``handler(*args)``, answering heartbeats until it returns (or raises)."""
-        future = self._runner.submit(handler, *args)
-        while True:
-            try:
-                return future.result(timeout=KEEPALIVE_SECONDS)
-            except FuturesTimeout:
-                # Heartbeats in both directions; deliveries meanwhile wait in the channel's buffer.
-                self.channel.connection.process_data_events(time_limit=0)
-
-    def close(self) -> None:
-        self._runner.shutdown(wait=False)
-
-
-@contextmanager
-def _consuming(url: str, queue: str, prefetch: int) -> Iterator[_Consumer]:
-    """A consumer of ``queue`` with ``prefetch`` unacknowledged messages; closed on the way out."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(url))
-    channel = connection.channel()
-    channel.queue_declare(queue=queue, durable=True)
-    channel.basic_qos(prefetch_count=prefetch)
-    consumer = _Consumer(channel, queue)
-    try:
-        yield consumer
-    finally:
-        consumer.close()
-        try:
-            channel.cancel()
-            connection.close()
-        except Exception:  # the connection may already be gone
-            pass
-
-
-def _read(channel: Any, tag: int, body: bytes) -> tuple[str, dict[str, Any]] | None:
-    """(topic, payload) of a message; None after requeueing one that cannot be read."""
-    try:
-        message = json.loads(body)
-        return message["topic"], message["payload"]
-    except Exception:
-        log.exception("unreadable task message; requeueing")
-        channel.basic_nack(tag, requeue=True)
-        return None
-
-
-def _handle_batch(consumer: _Consumer, registry: TaskRegistry, batch: list[tuple[int, bytes]]) -> None:
-    channel = consumer.channel
-    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
-    for tag, body in batch:
-        read = _read(channel, tag, body)
-        if read is not None:
-            groups.setdefault(read[0], []).append((tag, read[1]))
-    for topic, messages in groups.items():
-        try:
-            consumer.run(registry.handle_many, topic, [payload for _, payload in messages])
-        except Exception:
-            if len(messages) > 1:
-                log.warning("a batch of %d %s messages failed; retrying them one by one", len(messages), topic)
-                for tag, payload in messages:
-                    _handle_one(consumer, registry, topic, tag, payload)
-            else:
-                channel.basic_nack(messages[0][0], requeue=True)
-            continue
-        for tag, _ in messages:
-            channel.basic_ack(tag)
-
-
-def _handle_one(consumer: _Consumer, registry: TaskRegistry, topic: str, tag: int, payload: dict[str, Any]) -> None:
-    """Handle one message; acknowledge it after its handlers succeeded, else requeue it."""
-    channel = consumer.channel
-    try:
-        consumer.run(registry.handle, topic, payload)
-    except Exception:
-        log.exception("task %s failed; requeueing", topic)
-        channel.basic_nack(tag, requeue=True)
-        return
-    channel.basic_ack(tag)
 
 
 def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, limit: int = 500,

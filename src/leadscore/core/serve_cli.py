@@ -71,7 +71,8 @@ def worker_command(
     ),
 ) -> None:
     """Run background work from RabbitMQ (production mode: LEADSCORE_BROKER_URL set)."""
-    from leadscore.core.queue import consume_batches, consume_rabbitmq, deferred_queue
+    from leadscore.core.queue import deferred_queue
+    from leadscore.core.rabbitmq import consume_batches, consume_rabbitmq
     from leadscore.core.services import Services
     from leadscore.tasks import make_scheduler
 

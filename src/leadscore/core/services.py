@@ -7,7 +7,8 @@ from dataclasses import dataclass, field
 from leadscore.core.cache import Cache, make_cache
 from leadscore.core.config import Settings
 from leadscore.core.dispatcher import OutboxDispatcher
-from leadscore.core.queue import InProcessQueue, RabbitMQQueue, TaskQueue, TaskRegistry
+from leadscore.core.queue import InProcessQueue, TaskQueue, TaskRegistry
+from leadscore.core.rabbitmq import RabbitMQQueue
 from leadscore.core.runtime import Runtime
 
 
