@@ -89,7 +89,17 @@ def test_a_promotion_rescores_the_open_leads_and_leaves_the_rest(services):
         steps = [m.payload for m in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == OPEN_RESCORE_TOPIC))
                  if m.payload["model_version_id"] == second_id]
         ends = [m.payload for m in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == RESCORED_TOPIC))]
+        events = [m.payload for m in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "score.changed"))
+                  if m.payload["lead_id"] in open_ids]
+        external = dict(session.execute(select(Lead.id, Lead.external_id).where(Lead.id.in_(open_ids))).all())
     assert all(after[i][1] > before[i][1] for i in open_ids), "every open lead was rescored"
+    # The promotion's score changes are announced in the real-time path's shape, reasons included.
+    assert events, "the new champion moves some scores past the threshold"
+    for event in events:
+        assert set(event) == {"lead_id", "external_id", "dataset", "score", "grade", "previous_score",
+                              "previous_grade", "delta", "top_positive", "top_negative"}
+        assert event["external_id"] == external[event["lead_id"]] and event["dataset"] == "pr"
+        assert event["score"] == after[event["lead_id"]][0] and event["top_positive"] + event["top_negative"]
     assert any(after[i][0] != before[i][0] for i in open_ids), "the new champion scores differently"
     # A changed score is a new row by the new champion; an unchanged one keeps its row (no history noise).
     assert all(versions[i] == second_id for i in open_ids if after[i][0] != before[i][0])

@@ -106,8 +106,15 @@ def store_chunk(session: Session, chunk: ChunkScores, *, version_id: int, min_de
     for challenger_id, records in chunk.shadows:
         service.store(session, records, model_version_id=challenger_id, shadow=True)
     notable = [c for c in service.notable_changes(changes, min_delta) if c.previous_score is not None]
-    for change in notable:
-        outbox.enqueue(session, "score.changed", _change_payload(change))
+    if notable:
+        reasons = {r.lead_id: r.reasons for r in chunk.records}
+        rows = session.execute(select(Lead.id, Lead.external_id, Lead.dataset)
+                               .where(Lead.id.in_([c.lead_id for c in notable]))).all()
+        leads = {row.id: row for row in rows}
+        for change in notable:
+            lead = leads[change.lead_id]
+            outbox.enqueue(session, "score.changed", service.change_event(
+                change, external_id=lead.external_id, dataset=lead.dataset, reasons=reasons[change.lead_id]))
     return len(notable)
 
 
@@ -225,11 +232,6 @@ def _champion_if(session: Session, dataset: str, version_id: int) -> Any:
     """``dataset``'s champion if it is still ``version_id``, else None."""
     champion = registry.get_champion(session, dataset=dataset)
     return champion if champion is not None and champion.id == version_id else None
-
-
-def _change_payload(change: service.ScoreChange) -> dict[str, Any]:
-    return {"lead_id": change.lead_id, "score": change.score, "grade": change.grade,
-            "previous_score": change.previous_score, "previous_grade": change.previous_grade, "delta": change.delta}
 
 
 def _read_chunks(path: Path, chunk: int) -> Iterator[pd.DataFrame]:

@@ -178,3 +178,15 @@ def history(session: Session, lead_id: int, *, limit: int = 50, include_shadow: 
 
 def notable_changes(changes: Iterable[ScoreChange], min_delta: int) -> list[ScoreChange]:
     return [c for c in changes if c.notable(min_delta)]
+
+
+def change_event(change: ScoreChange, *, external_id: str | None, dataset: str,
+                 reasons: dict[str, Any]) -> dict[str, Any]:
+    """The ``score.changed`` event's data, one shape whichever path rescored the lead (a
+    subscriber syncing a CRM cannot tell a real-time rescore from a batch or a promotion)."""
+    return {
+        "lead_id": change.lead_id, "external_id": external_id, "dataset": dataset,
+        "score": change.score, "grade": change.grade, "previous_score": change.previous_score,
+        "previous_grade": change.previous_grade, "delta": change.delta,
+        "top_positive": reasons["top_positive"], "top_negative": reasons["top_negative"],
+    }

@@ -180,12 +180,8 @@ def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str
     if change.previous_score is not None and change.notable(services.settings.score_change_min_delta):
         from leadscore.webhooks import service as webhooks
 
-        webhooks.emit(session, "score.changed", {
-            "lead_id": lead_id, "external_id": lead.external_id, "dataset": lead.dataset,
-            "score": record.score, "grade": record.grade, "previous_score": change.previous_score,
-            "previous_grade": change.previous_grade, "delta": change.delta,
-            "top_positive": record.reasons["top_positive"], "top_negative": record.reasons["top_negative"],
-        })
+        webhooks.emit(session, "score.changed", service.change_event(
+            change, external_id=lead.external_id, dataset=lead.dataset, reasons=record.reasons))
     # The forecasts (timing, deal value, next action) follow as their own task, written after the
     # webhook so a queue delivers that first: the score and its event never wait for them.
     outbox.enqueue(session, PREDICT_TOPIC, {"lead_id": lead_id})
