@@ -5,7 +5,7 @@
 Builds the demo world into a temporary SQLite database (its hidden truth kept
 in memory, never stored), trains the time-to-convert, deal-value and
 next-action models on older leads exactly as the training job does
-(``registry.predictive``) and evaluates them on the newest leads:
+(``registry.predictive_training``) and evaluates them on the newest leads:
 
 * time to convert: Harrell's C-index and P(30 d) calibration (held-out, no truth needed);
 * deal value: P10–P90 coverage (nominal 80 %) and P50 error on held-out won leads;
@@ -42,13 +42,13 @@ from leadscore.demo import build_demo  # noqa: E402
 from leadscore.insights import predictions  # noqa: E402
 from leadscore.leads.models import Lead  # noqa: E402
 from leadscore.ml.uplift import ACTIONS  # noqa: E402
-from leadscore.registry import predictive  # noqa: E402
+from leadscore.registry import predictive, predictive_training  # noqa: E402
 
 SECTION = "## Predictive models and recommendations"
 
 
-def truth_policies(trained: predictive.Trained, data: predictive.PredictiveData, truth: pd.DataFrame,
-                   external: pd.DataFrame) -> dict[str, float]:
+def truth_policies(trained: predictive_training.Trained, data: predictive_training.PredictiveData,
+                   truth: pd.DataFrame, external: pd.DataFrame) -> dict[str, float]:
     """Mean true conversion probability of each policy on the newest 20 % of leads with an action."""
     rows = (data.actions.merge(data.leads, on="lead_id").merge(external, on="lead_id")
             .merge(truth, left_on="external_id", right_on="lead_external_id", suffixes=("", "_truth")))
@@ -56,7 +56,8 @@ def truth_policies(trained: predictive.Trained, data: predictive.PredictiveData,
     test = rows.iloc[int(0.8 * len(rows)):].reset_index(drop=True)
     model = trained.model.actions
     lead_columns = [c for c in data.leads.columns if c in test.columns]
-    values = model.action_values(predictive._features(test[lead_columns]), predictive._subset(data.interactions, test),
+    values = model.action_values(predictive_training._features(test[lead_columns]),
+                                 predictive_training._subset(data.interactions, test),
                                  as_of=test["acted_at"].to_numpy())
     best, baseline = model.recommend(values)
     allowed = ~np.isnan(values)
@@ -86,12 +87,12 @@ def run(n_leads: int, seed: int) -> str:
     truth = result.world.truth
     print(f"demo world built in {time.perf_counter() - started:.0f} s", flush=True)
     with session_scope(runtime.sessions) as session:
-        data = predictive.load_predictive_data(session, dataset="demo")
+        data = predictive_training.load_predictive_data(session, dataset="demo")
         external = pd.DataFrame(session.execute(select(Lead.id, Lead.external_id).where(Lead.dataset == "demo")).all(),
                                 columns=["lead_id", "external_id"])
-    config = predictive.PredictiveConfig(seed=seed, refit=False, timezone="America/Los_Angeles")
+    config = predictive_training.PredictiveConfig(seed=seed, refit=False, timezone="America/Los_Angeles")
     timings, trained = {}, {}
-    for kind, trainer in predictive.TRAINERS.items():
+    for kind, trainer in predictive_training.TRAINERS.items():
         started = time.perf_counter()
         trained[kind] = trainer(data, config)
         timings[kind] = time.perf_counter() - started

@@ -14,7 +14,8 @@ from leadscore.insights import predictions
 from leadscore.insights.models import LeadPrediction
 from leadscore.interactions.models import Interaction
 from leadscore.leads.models import Lead
-from leadscore.registry import predictive, service
+from leadscore.ml.uplift import ACTIONS
+from leadscore.registry import predictive, predictive_training, service
 from leadscore.registry.models import TrainingJob
 from leadscore.registry.tasks import run_training_job
 from leadscore.core.outbox import OutboxMessage
@@ -43,7 +44,7 @@ def add_forecast_facts(session, *, dataset: str, seed: int) -> None:
     reopened = [r.id for r in newest]
     session.execute(Outcome.__table__.delete().where(Outcome.lead_id.in_(reopened)))
     session.execute(Lead.__table__.update().where(Lead.id.in_(reopened)).values(status="contacted", consent_phone=True))
-    actions = np.array(predictive.ACTIONS)[rng.integers(0, 7, len(leads))]
+    actions = np.array(ACTIONS)[rng.integers(0, 7, len(leads))]
     insert_rows(session, Interaction.__table__, [
         {"dataset": dataset, "lead_id": r.id, "type": "call", "channel": "phone", "direction": "outbound",
          "occurred_at": _when(r.created_at) if r.created_at.tzinfo else r.created_at,
@@ -77,7 +78,7 @@ def test_training_job_trains_registers_and_refreshes_predictions(runtime):  # no
         row = rows[0]
         assert 0 <= row.p_convert_30d <= row.p_convert_60d <= row.p_convert_90d <= 1
         assert row.deal_value_p10 <= row.deal_value_p50 <= row.deal_value_p90
-        assert row.next_action in predictive.ACTIONS and 8 <= row.best_contact_hour <= 20
+        assert row.next_action in ACTIONS and 8 <= row.best_contact_hour <= 20
         assert row.expected_value == pytest.approx(
             session.get(Lead, row.lead_id).current_score / 100 * row.deal_value_p50, rel=0.02)
         open_id = row.lead_id
@@ -98,7 +99,7 @@ def test_training_job_trains_registers_and_refreshes_predictions(runtime):  # no
         services.tasks.handle(PREDICT_TOPIC, {"lead_id": open_id})  # a redelivery changes nothing
         with session_scope(runtime.sessions) as session:
             fresh = session.get(LeadPrediction, open_id)
-            assert fresh is not None and fresh.p_convert_90d is not None and fresh.next_action in predictive.ACTIONS
+            assert fresh is not None and fresh.p_convert_90d is not None and fresh.next_action in ACTIONS
             assert fresh.expected_value == pytest.approx(
                 scoring.current(session, open_id).probability * fresh.deal_value_p50, rel=1e-6)
         # Queued together (a duplicate and a closed lead among them), they are computed in one batch,
@@ -124,7 +125,7 @@ def test_a_failure_in_predictive_models_leaves_the_conversion_champion(runtime, 
     def broken(data, config):
         raise RuntimeError("survival exploded")
 
-    monkeypatch.setitem(predictive.TRAINERS, "time_to_convert", broken)
+    monkeypatch.setitem(predictive_training.TRAINERS, "time_to_convert", broken)
     result = run_training_job(runtime.sessions, dataset="syn", config=FAST)
     assert result.status == "succeeded" and result.promoted
     with session_scope(runtime.sessions) as session:

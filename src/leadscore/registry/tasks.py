@@ -108,12 +108,13 @@ def run_training_job(
 
 def _train_predictive(sessions: sessionmaker[Session], *, dataset: str, config: TrainingConfig, trigger: str,
                       actor: str, auto_promote: bool) -> None:
-    from leadscore.registry import predictive
+    from leadscore.registry import predictive, predictive_training
 
     try:
         predictive.run_predictive_jobs(sessions, dataset=dataset, trigger=trigger, actor=actor,
                                        auto_promote=auto_promote,
-                                       config=predictive.PredictiveConfig(seed=config.seed, exclude=tuple(config.exclude)))
+                                       config=predictive_training.PredictiveConfig(seed=config.seed,
+                                                                                   exclude=tuple(config.exclude)))
     except Exception:  # recorded on its job rows when possible; never fails the conversion job
         log.exception("predictive models for dataset %s failed", dataset)
 
