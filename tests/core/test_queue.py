@@ -157,6 +157,31 @@ def test_in_process_queue_hands_a_batch_handler_every_waiting_message_of_its_top
         queue.close()
 
 
+def test_a_lingering_batch_topic_runs_at_once_when_quiet_and_at_most_once_per_linger_in_a_stream():
+    import time
+
+    registry = TaskRegistry()
+    runs: list[tuple[float, list[int]]] = []
+    registry.register("lead.predict", lambda payloads: runs.append((time.monotonic(), [p["n"] for p in payloads])),
+                      batch=True, linger=0.5)
+    assert registry.linger("lead.predict") == 0.5 and registry.linger("other") == 0.0
+    queue = InProcessQueue(registry)
+    try:
+        sent = time.monotonic()
+        queue.publish("lead.predict", {"n": 0}, message_id="p0")
+        queue.join()
+        assert runs[0][1] == [0] and runs[0][0] - sent < 0.4, "after a quiet spell: no wait"
+        for n in range(1, 6):  # a stream: one every 50 ms
+            queue.publish("lead.predict", {"n": n}, message_id=f"p{n}")
+            time.sleep(0.05)
+        queue.join()
+    finally:
+        queue.close()
+    # Within the linger of the first batch, the stream waited and went as one batch.
+    assert [batch for _, batch in runs] == [[0], [1, 2, 3, 4, 5]]
+    assert runs[1][0] - runs[0][0] >= 0.45
+
+
 def test_registry_runs_batch_and_single_handlers_on_every_payload():
     registry = TaskRegistry()
     seen: list = []

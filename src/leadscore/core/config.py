@@ -166,6 +166,11 @@ class Settings(BaseSettings):
     bulk_max_bytes: int = Field(
         default=2 * 1024**3, ge=1, description="Largest file accepted by /v1/bulk uploads (413 beyond)."
     )
+    forecast_linger_seconds: float = Field(
+        default=1.0, ge=0, le=60,
+        description="In-process work: forecasts of changed leads run at most this often, in one batch "
+                    "(a batch costs about the same for one lead as for twenty); 0 runs each at once.",
+    )
     score_change_min_delta: int = Field(
         default=5, ge=1, le=100,
         description="A rescore emits score.changed when the grade changes or the score moves this many points.",

@@ -342,7 +342,8 @@ def register(services: Services) -> None:
         services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
     services.tasks.register(RESCORED_TOPIC, on_rescored)
     services.tasks.register(PREDICT_TOPIC, lambda payloads: refresh_predictions(
-        services, [int(payload["lead_id"]) for payload in payloads]), batch=True)
+        services, [int(payload["lead_id"]) for payload in payloads]), batch=True,
+        linger=services.settings.forecast_linger_seconds)
     services.tasks.register("model.promoted", on_promoted)
     services.tasks.register(OPEN_RESCORE_TOPIC, on_rescore_open)
     services.tasks.register(IMPORTED_TOPIC, on_imported)
