@@ -298,3 +298,48 @@ def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowl
         channel.queue_delete(queue)
         channel.queue_delete(deferred_queue(queue))
         connection.close()
+
+
+def test_rabbitmq_batches_of_a_lingering_topic_wait_out_the_linger_in_a_stream():
+    if not _broker_answers():
+        pytest.skip("RabbitMQ is not reachable")
+    import time
+
+    import pika
+
+    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+    runs: list[tuple[float, list[int]]] = []
+    done = threading.Event()
+    registry = TaskRegistry()
+
+    def predict(payloads):
+        runs.append((time.monotonic(), [p["n"] for p in payloads]))
+        if sum(len(batch) for _, batch in runs) == 6:
+            done.set()
+
+    registry.register("lead.predict", predict, batch=True, linger=0.6)
+    publisher = RabbitMQQueue(BROKER, queue=queue)
+    stop = threading.Event()
+    worker = threading.Thread(target=consume_batches, args=(BROKER, registry),
+                              kwargs={"stop": stop, "queue": deferred_queue(queue), "gather_seconds": 0.05})
+    worker.start()
+    try:
+        publisher.publish("lead.predict", {"n": 0}, message_id="p0")
+        deadline = time.monotonic() + 10
+        while not runs and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for n in range(1, 6):  # a stream, one every 80 ms: slower than the gathering window
+            publisher.publish("lead.predict", {"n": n}, message_id=f"p{n}")
+            time.sleep(0.08)
+        assert done.wait(20)
+    finally:
+        stop.set()
+        worker.join(10)
+        publisher.close()
+        connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+        channel = connection.channel()
+        channel.queue_delete(queue)
+        channel.queue_delete(deferred_queue(queue))
+        connection.close()
+    assert [batch for _, batch in runs] == [[0], [1, 2, 3, 4, 5]]
+    assert runs[1][0] - runs[0][0] >= 0.55
