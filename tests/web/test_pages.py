@@ -17,12 +17,29 @@ def test_agent_queue_is_sorted_by_expected_value_with_forecasts(app_client):
     assert "call" in page.text and "18:00–19:00" in page.text
 
 
-def test_saved_view_persists_and_validates(app_client):
+def test_saved_view_persists_and_validates(app_client, monkeypatch):
+    import asyncio
+
+    from leadscore.web import service
+
+    on_loop: list[bool] = []
+    save = service.save_view
+
+    def spy(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return save(*args, **kwargs)
+
+    monkeypatch.setattr(service, "save_view", spy)
     login(app_client, "agent@example.com")
     token = csrf_of(app_client.get("/queue").text)
     response = app_client.post("/queue/view", data={"csrf_token": token, "sort": "newest", "columns": ["score", "source"],
                                                     "status": ["new", "contacted", "qualified"]})
     assert response.status_code == 303
+    assert on_loop == [False], "the write runs in a worker thread, never on the event loop"
     page = app_client.get("/queue").text
     assert 'value="newest" selected' in page and "<th>Source</th>" in page and "<th>Why</th>" not in page
     # Another user keeps their own (default) view.

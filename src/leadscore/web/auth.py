@@ -20,7 +20,6 @@ from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import Depends, Request
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.deps import RuntimeDep, SessionDep
 from leadscore.core.security.keys import resolve_pepper
@@ -128,6 +127,3 @@ def safe_next(value: str | None) -> str:
 def login_url(next_path: str) -> str:
     return "/login?next=" + quote(safe_next(next_path), safe="/")
 
-
-async def run_sync(fn, *args, **kwargs):  # noqa: ANN001, ANN201
-    return await run_in_threadpool(fn, *args, **kwargs)

@@ -12,6 +12,7 @@ import json
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
 
 from leadscore.agents.models import Agent
 from leadscore.core.deps import SessionDep
@@ -65,7 +66,9 @@ async def save_queue_view(request: Request, session: SessionDep, user: CsrfUserD
         "page_size": form.get("page_size") or 50,
     }
     try:
-        service.save_view(session, user.id, data)
+        # In a worker thread: the form is read on the event loop, but a write may wait seconds for
+        # SQLite's write lock, and on the loop that wait stalled every other request.
+        await run_in_threadpool(service.save_view, session, user.id, data)
     except Exception as exc:  # the service's Problem: show it as a page, not JSON
         detail = getattr(exc, "detail", None)
         if detail is None:
