@@ -23,6 +23,16 @@ def test_create_is_idempotent_by_external_id(session):
     assert topics.count("lead.created") == 1 and topics.count("lead.rescore") == 2
 
 
+def test_lead_created_event_carries_ids_origin_and_consent_but_no_contact_details(session):
+    lead, _ = service.create(session, LeadCreate(dataset="web", external_id="form-9", first_name="Ana",
+                                                 email="ana@example.com", source="website", consent_sms=True,
+                                                 created_at="2026-03-01T10:00:00Z"), actor="t")
+    event = session.scalars(select(OutboxMessage.payload).where(OutboxMessage.topic == "lead.created")).one()
+    assert event == {"lead_id": lead.id, "external_id": "form-9", "dataset": "web", "source": "website",
+                     "channel": None, "status": "new", "intent": None, "created_at": "2026-03-01T10:00:00+00:00",
+                     "consent_email": False, "consent_sms": True, "consent_phone": False, "consent_profiling": True}
+
+
 def test_update_changes_fields_records_audit_and_queues_rescore(session):
     lead = LeadFactory(consent_sms=False)
     service.update(session, lead.id, LeadUpdate(status="contacted", consent_sms=True), actor="agent-7")

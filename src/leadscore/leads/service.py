@@ -82,10 +82,23 @@ def create(session: Session, data: LeadCreate, *, actor: str) -> tuple[Lead, boo
     audit.record(session, actor=actor, action="lead.created" if created else "lead.updated",
                  entity_type="lead", entity_id=lead.id, details={"fields": sorted(changed)})
     if created:
-        outbox.enqueue(session, "lead.created", {"lead_id": lead.id})
+        outbox.enqueue(session, "lead.created", created_event(lead))
     if created or changed:
         outbox.enqueue(session, RESCORE_TOPIC, {"lead_id": lead.id, "reason": "lead.created" if created else "lead.updated"})
     return lead, created
+
+
+def created_event(lead: Lead) -> dict[str, Any]:
+    """The ``lead.created`` event's data: enough for a subscriber to match and route the lead (its
+    ids, where it came from, its consent flags, which travel with every lead), without the contact
+    details a delivery log would then keep; ``GET /v1/leads/{id}`` has those."""
+    return {
+        "lead_id": lead.id, "external_id": lead.external_id, "dataset": lead.dataset,
+        "source": lead.source, "channel": lead.channel, "status": lead.status, "intent": lead.intent,
+        "created_at": lead.created_at.isoformat() if lead.created_at else None,
+        "consent_email": lead.consent_email, "consent_sms": lead.consent_sms, "consent_phone": lead.consent_phone,
+        "consent_profiling": lead.consent_profiling,
+    }
 
 
 def update(session: Session, lead_id: int, data: LeadUpdate, *, actor: str) -> Lead:
