@@ -54,7 +54,9 @@ LEADSCORE = shutil.which("leadscore") or "leadscore"
 def mode_env(mode: str) -> dict[str, str]:
     home = WORK / mode
     env = {**os.environ, "LEADSCORE_HOME": str(home), "LEADSCORE_KEY_PEPPER": PEPPER, "LEADSCORE_LOG_LEVEL": "WARNING",
-           "LEADSCORE_SCHEDULER_ENABLED": "false", "LEADSCORE_SCORE_CHANGE_MIN_DELTA": "1"}
+           "LEADSCORE_SCHEDULER_ENABLED": "false", "LEADSCORE_SCORE_CHANGE_MIN_DELTA": "1",
+           # the webhook receiver listens on loopback, which deliveries refuse by default
+           "LEADSCORE_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}
     for name in ("LEADSCORE_DATABASE_URL", "LEADSCORE_REDIS_URL", "LEADSCORE_BROKER_URL"):
         env.pop(name, None)
     if mode == "production":

@@ -8,6 +8,7 @@ so tests never see each other's rows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +22,10 @@ from leadscore.core.database import make_engine
 from leadscore.core.services import Services
 from tests.support import databases
 from tests.support.factories import bind_factories
+
+# The tests' webhook receivers listen on loopback, which deliveries refuse by default
+# (webhooks.targets); servers and workers the tests start inherit this too.
+os.environ.setdefault("LEADSCORE_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.0/8")
 
 BACKENDS = ["sqlite", "postgresql"]
 REPO_ROOT = Path(__file__).resolve().parent.parent

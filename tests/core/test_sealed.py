@@ -32,7 +32,8 @@ def _stored(services: Services, subscription_id: int) -> tuple[str, str | None]:
 
 def test_the_database_holds_only_the_sealed_secret(services):
     with session_scope(services.runtime.sessions) as session:
-        subscription = webhooks.create(session, url="http://127.0.0.1:9/hook", event_types=["*"], actor="test")
+        subscription = webhooks.create(session, url="http://127.0.0.1:9/hook", event_types=["*"], actor="test",
+                                       allowed=services.settings.webhook_networks)
         subscription_id, first = subscription.id, subscription.secret
     with session_scope(services.runtime.sessions) as session:
         rotated = webhooks.rotate_secret(session, subscription_id, actor="test").secret

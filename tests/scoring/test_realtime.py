@@ -35,7 +35,8 @@ def _history(session, n: int) -> None:
 def test_a_new_interaction_rescores_caches_and_notifies(services):
     with session_scope(services.runtime.sessions) as session:
         _history(session, 30)
-        webhooks.create(session, url="http://127.0.0.1:9/unused", event_types=["score.changed"], actor="test")
+        webhooks.create(session, url="http://127.0.0.1:9/unused", event_types=["score.changed"], actor="test",
+                        allowed=services.settings.webhook_networks)
     result = run_training_job(services.runtime.sessions, dataset="rt")
     assert result.status == "succeeded" and result.promoted  # cold start: rules model becomes champion
 

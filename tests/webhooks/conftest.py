@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections.abc import Callable, Iterator
 
@@ -64,5 +65,9 @@ def pump(services: Services, until: Callable[[], bool] | None = None, *, timeout
             time.sleep(0.02)  # a retry is scheduled a moment ahead
 
 
+LOOPBACK = (ipaddress.ip_network("127.0.0.0/8"),)  # where the test receivers listen
+
+
 def subscribe(session, url: str, events: list[str] | None = None, **kwargs):
-    return service.create(session, url=url, event_types=events or ["*"], actor="test", **kwargs)
+    return service.create(session, url=url, event_types=events or ["*"], actor="test",
+                          **{"allowed": LOOPBACK, **kwargs})

@@ -173,7 +173,7 @@ def test_subscription_is_disabled_after_consecutive_failures_and_resumes_when_en
 
     receiver.default_status = 200
     with session_scope(services.runtime.sessions) as session:
-        service.update_subscription(session, sub.id, {"active": True}, actor="test")
+        service.update_subscription(session, sub.id, {"active": True}, actor="test", allowed=())
     pump(services)
     enabled = _subscription(services, sub.id)
     assert enabled.active and enabled.consecutive_failures == 0 and enabled.disabled_reason is None

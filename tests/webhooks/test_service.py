@@ -30,7 +30,7 @@ def test_emit_queues_one_delivery_per_matching_active_subscription(session):
     wants_all = subscribe(session, URL, ["*"])
     subscribe(session, URL, ["lead.created"])
     paused = subscribe(session, URL, ["score.changed"])
-    service.update_subscription(session, paused.id, {"active": False}, actor="test")
+    service.update_subscription(session, paused.id, {"active": False}, actor="test", allowed=())
 
     event = service.emit(session, "score.changed", {"lead_id": 7, "at": datetime(2026, 5, 1, tzinfo=UTC)})
 
@@ -104,7 +104,7 @@ def test_deleting_a_subscription_removes_its_log_and_orphaned_events(session):
     gone, kept = subscribe(session, URL, ["lead.created"]), subscribe(session, URL, ["score.changed"])
     service.emit(session, "lead.created", {"lead_id": 1})
     shared = service.emit(session, "score.changed", {"lead_id": 1})
-    service.update_subscription(session, gone.id, {"event_types": ["*"]}, actor="test")
+    service.update_subscription(session, gone.id, {"event_types": ["*"]}, actor="test", allowed=())
     service.emit(session, "score.changed", {"lead_id": 2})
     service.delete(session, gone.id, actor="test")
     assert {d.subscription_id for d in session.scalars(select(WebhookDelivery))} == {kept.id}

@@ -7,6 +7,7 @@ dependency, so tests override it instead of patching a module global.
 
 from __future__ import annotations
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -149,6 +150,12 @@ class Settings(BaseSettings):
     webhook_disable_after: int = Field(
         default=16, ge=1, description="Consecutive failed attempts that disable a subscription."
     )
+    webhook_allowed_networks: str = Field(
+        default="",
+        description="Comma-separated networks (CIDR) webhooks may be sent to although they are loopback, private, "
+                    "link-local or reserved, e.g. 10.20.0.0/16 for a CRM on the office network; empty: public "
+                    "addresses only.",
+    )
 
     promotion_tolerance: float = Field(
         default=0.005, ge=0, le=0.5,
@@ -227,6 +234,22 @@ class Settings(BaseSettings):
         except ValueError as exc:
             raise ValueError(f"LEADSCORE_{info.field_name.upper()}: {exc}") from None
 
+    @field_validator("webhook_allowed_networks")
+    @classmethod
+    def _webhook_networks(cls, value: str) -> str:
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"LEADSCORE_WEBHOOK_ALLOWED_NETWORKS: {part[:60]!r} is not a network; use CIDR "
+                                 "notation such as 10.0.0.0/8 or fd00::/8, separated by commas") from None
+        return value.strip()
+
+    @property
+    def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in self.webhook_allowed_networks.split(",")
+                     if p.strip())
+
     @field_validator("key_pepper")
     @classmethod
     def _key_pepper(cls, value: SecretStr | None) -> SecretStr | None:
@@ -266,6 +289,8 @@ class Settings(BaseSettings):
             "LEADSCORE_WEBHOOK_BACKOFF_BASE_SECONDS": str(self.webhook_backoff_base_seconds),
             "LEADSCORE_WEBHOOK_BACKOFF_MAX_SECONDS": str(self.webhook_backoff_max_seconds),
             "LEADSCORE_WEBHOOK_DISABLE_AFTER": str(self.webhook_disable_after),
+            "LEADSCORE_WEBHOOK_ALLOWED_NETWORKS": self.webhook_allowed_networks or "(unset: public addresses only)",
+            "LEADSCORE_FORECAST_LINGER_SECONDS": f"{self.forecast_linger_seconds:g}",
             "LEADSCORE_QUEUE_NAME": self.queue_name,
             "LEADSCORE_BULK_MAX_BYTES": str(self.bulk_max_bytes),
         }

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query, Response, status
 
-from leadscore.core.deps import SessionDep
+from leadscore.core.deps import SessionDep, SettingsDep
 from leadscore.core.params import MAX_ID
 from leadscore.core.routes import router as api_router
 from leadscore.core.security import AdminKey, Principal
@@ -48,13 +48,16 @@ def list_event_types(principal: AdminKey) -> EventTypes:
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, summary="Create a webhook subscription")
-def create_webhook(body: WebhookCreate, session: SessionDep, principal: AdminKey) -> WebhookCreated:
+def create_webhook(body: WebhookCreate, session: SessionDep, settings: SettingsDep,
+                   principal: AdminKey) -> WebhookCreated:
     """Events of the chosen types are POSTed to `url`, signed per the Standard Webhooks
     specification (`webhook-id`, `webhook-timestamp`, `webhook-signature`). The response
-    holds the signing secret; it is not shown again (rotate it to get a new one)."""
+    holds the signing secret; it is not shown again (rotate it to get a new one). A URL whose
+    host is or resolves to a loopback, private, link-local or reserved address is refused
+    (422) unless `LEADSCORE_WEBHOOK_ALLOWED_NETWORKS` allows its network."""
     subscription = service.create(
         session, url=str(body.url), event_types=list(body.events), description=body.description,
-        actor=_actor(principal),
+        actor=_actor(principal), allowed=settings.webhook_networks,
     )
     return WebhookCreated.model_validate({**WebhookRead.model_validate(subscription).model_dump(),
                                           "secret": subscription.secret})
@@ -74,12 +77,13 @@ def get_webhook(webhook_id: WebhookId, session: SessionDep, principal: AdminKey)
 
 @router.patch("/{webhook_id:int}", responses=NOT_FOUND, summary="Change or re-enable a webhook subscription")
 def update_webhook(
-    webhook_id: WebhookId, body: WebhookUpdate, session: SessionDep, principal: AdminKey
+    webhook_id: WebhookId, body: WebhookUpdate, session: SessionDep, settings: SettingsDep, principal: AdminKey
 ) -> WebhookRead:
     """Change `url`, `events` or `description`. `active: true` re-enables a subscription
     disabled after repeated failures: the failure count is reset and deliveries kept
     while it was disabled resume in order. `active: false` pauses it."""
-    subscription = service.update_subscription(session, webhook_id, body.changes(), actor=_actor(principal))
+    subscription = service.update_subscription(session, webhook_id, body.changes(), actor=_actor(principal),
+                                               allowed=settings.webhook_networks)
     return WebhookRead.model_validate(subscription)
 
 

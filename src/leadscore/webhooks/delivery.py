@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +28,9 @@ from sqlalchemy.orm import Session, aliased
 from leadscore.core import outbox
 from leadscore.core.config import Settings
 from leadscore.webhooks.models import UNFINISHED, WebhookDelivery, WebhookSubscription
+from leadscore.webhooks import targets
 from leadscore.webhooks.signing import build_body, retry_delay, signed_headers
+from leadscore.webhooks.targets import Network
 
 log = logging.getLogger(__name__)
 
@@ -165,16 +168,25 @@ def claim(session: Session, delivery_id: int, *, settings: Settings, now: dateti
     )
 
 
-def send(client: httpx.Client, attempt: Attempt, *, timeout: float, now: datetime) -> Outcome:
-    """POST the signed body; never raises for network or HTTP errors."""
+def send(client: httpx.Client, attempt: Attempt, *, timeout: float, now: datetime,
+         allowed: Sequence[Network]) -> Outcome:
+    """POST the signed body; never raises for network or HTTP errors.
+
+    Only to an allowed address (``targets``): checked before connecting, and the peer
+    reached is checked before anything of the response is read.
+    """
     headers = signed_headers(attempt.message_id, attempt.body, attempt.secrets, now=now)
     started = time.perf_counter()
     status_code: int | None = None
     text: str | None = None
+    host = httpx.URL(attempt.url).host
     try:
+        targets.check_url(attempt.url, allowed)
         with client.stream(
             "POST", attempt.url, content=attempt.body.encode(), headers=headers, timeout=timeout
         ) as response:
+            stream = response.extensions.get("network_stream")
+            targets.check_peer(host, stream.get_extra_info("server_addr") if stream is not None else None, allowed)
             status_code = response.status_code
             chunks, size = [], 0
             for chunk in response.iter_bytes():  # read only what the log keeps
@@ -185,6 +197,8 @@ def send(client: httpx.Client, attempt: Attempt, *, timeout: float, now: datetim
             raw = b"".join(chunks)
             text = raw.decode(response.encoding or "utf-8", errors="replace")
             text = text.replace("\x00", "")[:RESPONSE_LIMIT] or None
+    except targets.TargetRefused as exc:
+        return Outcome(False, None, None, f"refused: {exc}"[:ERROR_LIMIT], _ms(started))
     except (httpx.HTTPError, OSError, ValueError) as exc:
         error = f"{type(exc).__name__}: {exc}"[:ERROR_LIMIT]
         return Outcome(False, status_code, text, error, _ms(started))

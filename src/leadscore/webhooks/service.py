@@ -13,7 +13,7 @@ Other domains call, inside their own transaction::
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,6 +35,7 @@ from leadscore.webhooks.models import (
     WebhookSubscription,
 )
 from leadscore.webhooks.signing import generate_secret, new_message_id
+from leadscore.webhooks.targets import Network, TargetRefused, check_url
 
 # How long the old secret keeps signing after a rotation.
 ROTATION_GRACE = timedelta(hours=24)
@@ -116,9 +117,19 @@ def _normalise_events(event_types: list[str]) -> list[str]:
     return ["*"] if "*" in event_types else sorted(set(event_types))
 
 
+def _check_target(url: str, allowed: Sequence[Network]) -> None:
+    try:
+        check_url(url, allowed)
+    except TargetRefused as exc:
+        raise Problem(422, str(exc), errors=[{"field": "body.url", "message": str(exc)}]) from None
+
+
 def create(
-    session: Session, *, url: str, event_types: list[str], description: str | None = None, actor: str
+    session: Session, *, url: str, event_types: list[str], description: str | None = None, actor: str,
+    allowed: Sequence[Network],
 ) -> WebhookSubscription:
+    """A new subscription; ``allowed``: the networks webhooks may reach beyond public addresses."""
+    _check_target(url, allowed)
     subscription = WebhookSubscription(
         url=url,
         description=description,
@@ -161,11 +172,12 @@ def disable(session: Session, subscription: WebhookSubscription, *, reason: str)
 
 
 def update_subscription(
-    session: Session, subscription_id: int, changes: Mapping[str, Any], *, actor: str
+    session: Session, subscription_id: int, changes: Mapping[str, Any], *, actor: str, allowed: Sequence[Network]
 ) -> WebhookSubscription:
     """Apply the given fields (url, description, event_types, active)."""
     subscription = get(session, subscription_id)
     if "url" in changes:
+        _check_target(changes["url"], allowed)
         subscription.url = changes["url"]
     if "description" in changes:
         subscription.description = changes["description"]

@@ -107,7 +107,8 @@ def deliver(services: Services, payload: dict[str, Any]) -> None:
 def _send_and_record(services: Services, attempt: delivery.Attempt) -> delivery.Attempt | None:
     """Send ``attempt``, record its outcome and claim the subscription's next delivery if one is due."""
     settings = services.settings
-    outcome = delivery.send(http_client(services), attempt, timeout=settings.webhook_timeout_seconds, now=utcnow())
+    outcome = delivery.send(http_client(services), attempt, timeout=settings.webhook_timeout_seconds, now=utcnow(),
+                            allowed=settings.webhook_networks)
 
     def record(session: Session) -> delivery.Attempt | None:
         now = utcnow()
