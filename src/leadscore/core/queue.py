@@ -42,9 +42,9 @@ class TaskRegistry:
     A handler registered with ``batch=True`` takes a list of payloads: queues hand it
     every message of its topic that is waiting (``handle_many``), so work that is
     cheaper per item in bulk (forecasts: 20 leads cost about twice one) keeps up.
-    With ``linger`` seconds, the in-process queue runs that topic's batches at most
-    that often: the first message after a quiet spell is handled at once, and what
-    a steady stream brings meanwhile waits to join the next batch.
+    With ``linger`` seconds, queues run that topic's batches at most that often (the
+    in-process lane, and the worker's deferred queue): the first message after a quiet
+    spell is handled at once, and what a steady stream brings meanwhile joins the next.
     """
 
     def __init__(self) -> None:
@@ -185,7 +185,7 @@ class _Lane:
         linger = self.registry.linger(topic)
         if linger > 0:
             now = time.monotonic()
-            wait = self._last_batch.get(topic, -linger) + linger - now
+            wait = self._last_batch.get(topic, float("-inf")) + linger - now
             if wait > 0:
                 time.sleep(wait)
             self._last_batch[topic] = max(now, time.monotonic())
