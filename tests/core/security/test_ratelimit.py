@@ -210,3 +210,18 @@ def test_async_limiter_admits_exactly_the_limit_of_a_concurrent_burst(redis_targ
         assert limiter._hits.batches == 2
     finally:
         limiter.close()
+
+
+def test_a_refusal_never_says_it_resets_now():
+    """Near a window boundary the library's reset estimate can be 0 (it failed CI once);
+    a refused decision says at least 1 s, an allowed one may say 0."""
+    import time
+
+    from limits import parse
+    from limits.util import WindowStats
+
+    from leadscore.core.security.ratelimit import _decision
+
+    item = parse("2/minute")
+    assert _decision(item, False, WindowStats(time.time() - 0.5, 0)).reset_seconds == 1
+    assert _decision(item, True, WindowStats(time.time() - 0.5, 2)).reset_seconds == 0

@@ -99,6 +99,10 @@ def limits_uri(redis_url: str | None) -> str:
 
 def _decision(item: RateLimitItem, allowed: bool, stats: WindowStats, remaining: int | None = None) -> RateDecision:
     reset = max(0, math.ceil(stats.reset_time - time.time()))
+    if not allowed:
+        # A refusal never resets "now": near a window boundary limits' estimate rounds to 0
+        # (seen under CI), and RateLimit-Reset: 0 on a 429 tells a client to retry at once.
+        reset = max(1, reset)
     remaining = stats.remaining if remaining is None else remaining
     return RateDecision(allowed, item.amount, max(0, remaining), reset, int(item.get_expiry()))
 
