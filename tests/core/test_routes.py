@@ -64,15 +64,20 @@ def test_a_sync_endpoint_runs_commits_and_reads_its_response_in_one_thread_hop(f
     import threading
 
     import anyio.to_thread
+
+    from leadscore.core import routes
+
     runtime = Runtime.open(fresh_database)
     hops: list[str] = []
-    real = anyio.to_thread.run_sync
 
-    async def counting(func, *args, **kwargs):  # noqa: ANN001, ANN202
-        hops.append(getattr(getattr(func, "func", func), "__qualname__", repr(func)))
-        return await real(func, *args, **kwargs)
+    def counting(real):  # noqa: ANN001, ANN202 - every way into a thread: FastAPI's (anyio) and ours
+        async def hop(func, *args, **kwargs):  # noqa: ANN001, ANN202
+            hops.append(getattr(getattr(func, "func", func), "__qualname__", repr(func)))
+            return await real(func, *args, **kwargs)
+        return hop
 
-    monkeypatch.setattr(anyio.to_thread, "run_sync", counting)
+    monkeypatch.setattr(anyio.to_thread, "run_sync", counting(anyio.to_thread.run_sync))
+    monkeypatch.setattr(routes, "hand_to_thread", counting(routes.hand_to_thread))
     api = router()
     validated_in: list[int] = []
 
@@ -111,3 +116,36 @@ def test_a_sync_endpoint_runs_commits_and_reads_its_response_in_one_thread_hop(f
             assert session.scalar(select(func.count()).select_from(OutboxMessage)) == 1
     finally:
         runtime.close()
+
+
+def test_the_hop_hands_the_call_to_a_thread_without_yielding_to_the_event_loop_first(monkeypatch):
+    """anyio's hop yields twice before handing over; under load each yield is a whole loop
+    iteration. Ours submits at once: a callback already waiting on the loop has not run yet."""
+    import asyncio
+    import contextvars
+    from concurrent.futures import ThreadPoolExecutor
+
+    from leadscore.core import routes
+
+    ran: list[str] = []
+    seen_at_submit: list[list[str]] = []
+    request_id = contextvars.ContextVar("request_id", default="none")
+
+    class Recording(ThreadPoolExecutor):
+        def submit(self, fn, /, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+            seen_at_submit.append(list(ran))
+            return super().submit(fn, *args, **kwargs)
+
+    pool = Recording(max_workers=1)
+    monkeypatch.setattr(routes, "_thread_pool", lambda: pool)
+
+    async def main() -> str:
+        request_id.set("r-7")
+        asyncio.get_running_loop().call_soon(ran.append, "waiting callback")
+        return await routes.hand_to_thread(lambda suffix: request_id.get() + suffix, "!")
+
+    try:
+        assert asyncio.run(main()) == "r-7!"  # the task's context variables reach the thread
+    finally:
+        pool.shutdown()
+    assert seen_at_submit == [[]] and ran == ["waiting callback"]

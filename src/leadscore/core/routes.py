@@ -18,20 +18,29 @@ session is closed. FastAPI then sees a coroutine: it validates the model instanc
 it gets back (already the right type: cheap) on the loop, and the session
 dependency's teardown (``async``) finds nothing left to do. A result that does not
 validate is handed back as it was, so FastAPI reports the same error as before.
+
+The hop goes straight to a thread pool (``hand_to_thread``), not through anyio's
+``to_thread``: that yields to the event loop twice before it hands the call over (a
+checkpoint, then the capacity limiter's), and under load each yield is a whole loop
+iteration. Measured with an instrumented embedded server under the GET load with 10
+event posts a second: the call waited p50 252 ms, p99 502 ms to start in its thread.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import functools
 import inspect
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.responses import Response
 from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.database import end_write
 
@@ -73,10 +82,33 @@ def _run(endpoint: Callable[..., Any], route: list[APIRoute], args: tuple, kwarg
     return result
 
 
+# As many threads as anyio's default limiter allows: the most requests working in threads at once.
+POOL_THREADS = 40
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _thread_pool() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        with _pool_lock:
+            if _pool is None:
+                _pool = ThreadPoolExecutor(max_workers=POOL_THREADS, thread_name_prefix="leadscore-request")
+    return _pool
+
+
+async def hand_to_thread(func: Callable[..., Any], *args: Any) -> Any:
+    """``func(*args)`` in a pool thread, with this task's context variables, without first
+    yielding to the event loop. Like anyio's hop, the call runs to its end even if the
+    awaiting task is cancelled (the thread owns the transaction and closes it)."""
+    call = functools.partial(contextvars.copy_context().run, func, *args)
+    return await asyncio.get_running_loop().run_in_executor(_thread_pool(), call)
+
+
 def _in_one_hop(endpoint: Callable[..., Any], route: list[APIRoute]) -> Callable[..., Any]:
     @functools.wraps(endpoint)  # FastAPI reads the wrapped signature
     async def run(*args: Any, **kwargs: Any) -> Any:
-        return await run_in_threadpool(_run, endpoint, route, args, kwargs)
+        return await hand_to_thread(_run, endpoint, route, args, kwargs)
 
     return run
 
