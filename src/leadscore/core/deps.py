@@ -13,11 +13,10 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.config import Settings
 from leadscore.core.database import begin_write
-from leadscore.core.routes import REQUEST_SESSION, roll_back_and_close
+from leadscore.core.routes import REQUEST_SESSION, hand_to_thread, roll_back_and_close
 from leadscore.core.runtime import Runtime
 
 if TYPE_CHECKING:
@@ -57,10 +56,10 @@ async def get_session(request: Request, runtime: Annotated[Runtime, Depends(get_
         yield session
         wrote_outbox = bool(session.info.pop("outbox_written", False))
         if session.in_transaction():
-            await run_in_threadpool(_commit_and_close, session)
+            await hand_to_thread(_commit_and_close, session)
     except BaseException:
         if session.in_transaction():
-            await run_in_threadpool(roll_back_and_close, session)
+            await hand_to_thread(roll_back_and_close, session)
         raise
     finally:
         session.close()  # closed already, or never used: no I/O

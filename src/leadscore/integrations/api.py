@@ -18,7 +18,6 @@ from typing import Annotated, Any, Literal
 from fastapi import Path, Query, Request, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, ValidationError
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.database import session_scope
 from leadscore.core.deps import RuntimeDep, SessionDep
@@ -29,6 +28,7 @@ from leadscore.core.security.schemas import ProblemDetail
 from leadscore.integrations import jobs
 from leadscore.integrations.models import BulkJob
 from leadscore.integrations.schemas import DATASET_PATTERN, OPTION_MODELS
+from leadscore.core.routes import hand_to_thread
 
 router = api_router(prefix="/bulk", tags=["bulk"])
 
@@ -151,7 +151,7 @@ async def _receive_form(request: Request, directory: FilePath, fmt: str | None, 
         return size, lines, last
 
     try:
-        size, lines, last = await run_in_threadpool(copy)
+        size, lines, last = await hand_to_thread(copy)
     finally:
         await form.close()
     return path, size, _rows(lines + (last != b"\n"), fmt)
@@ -183,7 +183,7 @@ async def _accept(request: Request, runtime: Any, principal: Principal, *, kind:
                                                   input_path=path, input_bytes=size, rows_total=rows,
                                                   actor=_actor(principal)))
 
-        created = await run_in_threadpool(record)
+        created = await hand_to_thread(record)
     except BaseException:
         shutil.rmtree(directory, ignore_errors=True)
         raise
@@ -207,7 +207,7 @@ def _has_champion(runtime: Any, dataset: str) -> bool:
              openapi_extra=UPLOAD_BODY, responses=ACCEPT_RESPONSES)
 async def bulk_score(request: Request, runtime: RuntimeDep, principal: WriteKey,
                      dataset: Dataset = "default", id_column: Column = None, format: Format = None) -> BulkJobRead:
-    if not await run_in_threadpool(_has_champion, runtime, dataset):
+    if not await hand_to_thread(_has_champion, runtime, dataset):
         raise Conflict(f"dataset {dataset!r} has no champion model yet; train one first")
     return await _accept(request, runtime, principal, kind="score", dataset=dataset,
                          options={"id_column": id_column}, fmt=format)

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 from fastapi import Query, Request
 from redis.exceptions import RedisError
 from fastapi.responses import Response
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.core.cache import dumps
 from leadscore.core.database import session_scope
@@ -21,6 +20,7 @@ from leadscore.scoring import service, stateless
 from leadscore.scoring.fast_read import MISSED
 from leadscore.scoring.schemas import ScoreHistoryItem, ScoreRead, ScoreRequest, ScoreResponse
 from leadscore.scoring.tasks import cache_key, model_cache
+from leadscore.core.routes import hand_to_thread
 
 if TYPE_CHECKING:
     from leadscore.core.services import Services
@@ -41,7 +41,7 @@ async def get_score(lead_id: LeadId, services: ServicesDep, principal: ReadKey, 
         raise Problem(503, f"the score cache is unavailable ({type(exc).__name__}); retry shortly",
                       headers={"Retry-After": "1"}) from exc
     if raw is None:
-        raw = await run_in_threadpool(_load_and_cache, services, lead_id)
+        raw = await hand_to_thread(_load_and_cache, services, lead_id)
     return Response(raw, media_type="application/json")
 
 
@@ -76,7 +76,7 @@ async def score_stateless(request: ScoreRequest, services: ServicesDep, principa
     models = model_cache(services)
     found = models.fresh_champion(request.dataset, services.runtime.sessions)
     if found is False:  # unknown: a database read (and maybe loading the artifact), off the event loop
-        found = await run_in_threadpool(models.champion, services.runtime.sessions, request.dataset)
+        found = await hand_to_thread(models.champion, services.runtime.sessions, request.dataset)
     if found is None:
         raise Problem(409, f"dataset {request.dataset!r} has no champion model yet; train one first")
     body = await stateless.batcher().score(request, *found)

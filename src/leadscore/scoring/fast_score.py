@@ -23,13 +23,13 @@ import json
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy.exc import DataError
-from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.core.problems import Problem
 from leadscore.core.security.auth import CONTEXT_KEY, presented_key
 from leadscore.scoring.fast_read import admit, route_of, send_body
 from leadscore.scoring.schemas import ScoreRequest
+from leadscore.core.routes import hand_to_thread
 
 PATH = "/v1/score"
 
@@ -89,7 +89,7 @@ class StatelessScoreMiddleware:
         found = models.fresh_champion(request.dataset, services.runtime.sessions)
         if found is False:  # unknown: read as the route does
             try:
-                found = await run_in_threadpool(models.champion, services.runtime.sessions, request.dataset)
+                found = await hand_to_thread(models.champion, services.runtime.sessions, request.dataset)
             except DataError:  # a value the database refuses: the route's handler turns it into a 422
                 return False
         if found is None:  # no champion: the route's 409

@@ -12,7 +12,6 @@ import json
 from fastapi import Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlalchemy import select
-from starlette.concurrency import run_in_threadpool
 
 from leadscore.agents.models import Agent
 from leadscore.core.deps import SessionDep
@@ -24,6 +23,7 @@ from leadscore.web.api import render
 from leadscore.web.auth import CsrfUserDep, PageError, UserDep
 from leadscore.web.charts import score_history_chart
 from leadscore.web.schemas import GRADES, QUEUE_COLUMNS, SORT_LABELS
+from leadscore.core.routes import hand_to_thread
 
 router = api_router(include_in_schema=False)
 
@@ -68,7 +68,7 @@ async def save_queue_view(request: Request, session: SessionDep, user: CsrfUserD
     try:
         # In a worker thread: the form is read on the event loop, but a write may wait seconds for
         # SQLite's write lock, and on the loop that wait stalled every other request.
-        await run_in_threadpool(service.save_view, session, user.id, data)
+        await hand_to_thread(service.save_view, session, user.id, data)
     except Exception as exc:  # the service's Problem: show it as a page, not JSON
         detail = getattr(exc, "detail", None)
         if detail is None:
