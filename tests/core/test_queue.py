@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import threading
 import uuid
+from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -32,6 +33,33 @@ def _broker_answers() -> bool:
         return True
     except Exception:
         return False
+
+
+@pytest.fixture
+def broker_queue() -> Iterator[str]:
+    """A fresh queue name on the test broker; it and its deferred twin are deleted afterwards."""
+    if not _broker_answers():
+        pytest.skip("RabbitMQ is not reachable")
+    import pika
+
+    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+    yield queue
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    channel = connection.channel()
+    channel.queue_delete(queue)
+    channel.queue_delete(deferred_queue(queue))
+    connection.close()
+
+
+def _waiting(queue: str) -> int:
+    """Messages waiting in ``queue`` (delivered but unacknowledged ones not counted)."""
+    import pika
+
+    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
+    try:
+        return connection.channel().queue_declare(queue=queue, durable=True, passive=True).method.message_count
+    finally:
+        connection.close()
 
 
 def test_outbox_rows_are_sent_once_after_commit(runtime):
@@ -76,10 +104,8 @@ def test_broker_failure_keeps_the_row_for_later(runtime):
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_rabbitmq_round_trip(runtime):
-    if not _broker_answers():
-        pytest.skip("RabbitMQ is not reachable")
-    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+def test_rabbitmq_round_trip(runtime, broker_queue):
+    queue = broker_queue
     received: list[dict] = []
     done = threading.Event()
     registry = TaskRegistry()
@@ -97,13 +123,6 @@ def test_rabbitmq_round_trip(runtime):
     stop.set()
     worker.join(10)
     assert sorted(p["lead_id"] for p in received) == [1, 2, 3]
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    channel = connection.channel()
-    channel.queue_delete(queue)
-    channel.queue_delete(deferred_queue(queue))
-    connection.close()
 
 
 def test_in_process_queue_runs_urgent_work_first_and_deferrable_work_beside_it():
@@ -194,12 +213,8 @@ def test_registry_runs_batch_and_single_handlers_on_every_payload():
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
-def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(runtime):
-    if not _broker_answers():
-        pytest.skip("RabbitMQ is not reachable")
-    import pika
-
-    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(runtime, broker_queue):
+    queue = broker_queue
     batches: list[list[int]] = []
     calls: list[int] = []
     done = threading.Event()
@@ -221,42 +236,28 @@ def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(
     publisher = RabbitMQQueue(BROKER, queue=queue)
     assert dispatch_outbox(runtime.sessions, publisher) == 22
     publisher.close()
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    channel = connection.channel()
-    try:
-        assert channel.queue_declare(queue=queue, durable=True, passive=True).method.message_count == 1
-        assert channel.queue_declare(queue=deferred_queue(queue), durable=True,
-                                     passive=True).method.message_count == 21
-        stop = threading.Event()
-        worker = threading.Thread(target=consume_batches, args=(BROKER, registry),
-                                  kwargs={"stop": stop, "queue": deferred_queue(queue), "gather_seconds": 0.2})
-        worker.start()
-        assert done.wait(20)
-        stop.set()
-        worker.join(10)
-        # All 21 waiting came as one batch; it held the bad message, failed, and was retried one by
-        # one: the other 20 went through, only the bad one is left (requeued, unacknowledged).
-        assert calls[0] == 21 and set(calls[1:]) == {1}
-        assert sorted(n for batch in batches for n in batch) == [n for n in range(1, 22) if n != 13]
-        assert channel.queue_declare(queue=deferred_queue(queue), durable=True,
-                                     passive=True).method.message_count == 1
-    finally:
-        channel.queue_delete(queue)
-        channel.queue_delete(deferred_queue(queue))
-        connection.close()
+    assert _waiting(queue) == 1 and _waiting(deferred_queue(queue)) == 21
+    stop = threading.Event()
+    worker = threading.Thread(target=consume_batches, args=(BROKER, registry),
+                              kwargs={"stop": stop, "queue": deferred_queue(queue), "gather_seconds": 0.2})
+    worker.start()
+    assert done.wait(20)
+    stop.set()
+    worker.join(10)
+    # All 21 waiting came as one batch; it held the bad message, failed, and was retried one by
+    # one: the other 20 went through, only the bad one is left (requeued, unacknowledged).
+    assert calls[0] == 21 and set(calls[1:]) == {1}
+    assert sorted(n for batch in batches for n in batch) == [n for n in range(1, 22) if n != 13]
+    assert _waiting(deferred_queue(queue)) == 1
 
 
-def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowledged_once():
+def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowledged_once(broker_queue):
     """A retrain runs for minutes; the broker drops a connection that misses two heartbeats. The
     worker must keep answering them while a handler runs, or the acknowledgement fails, the message
     comes back and the work (a whole training job) is done again and again."""
-    if not _broker_answers():
-        pytest.skip("RabbitMQ is not reachable")
     import time
 
-    import pika
-
-    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+    queue = broker_queue
     url = BROKER.rstrip("/") + "/%2F?heartbeat=1"  # the broker gives up after ~2 s of silence
     calls: list[int] = []
     done = threading.Event()
@@ -285,29 +286,19 @@ def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowl
 
     worker = threading.Thread(target=consume)
     worker.start()
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    channel = connection.channel()
     try:
         assert done.wait(30), failures
-        stop.set()
-        worker.join(10)
-        assert failures == [] and calls == [1, 2]
-        assert channel.queue_declare(queue=queue, durable=True, passive=True).method.message_count == 0
     finally:
         stop.set()
-        channel.queue_delete(queue)
-        channel.queue_delete(deferred_queue(queue))
-        connection.close()
+        worker.join(10)
+    assert failures == [] and calls == [1, 2]
+    assert _waiting(queue) == 0
 
 
-def test_rabbitmq_batches_of_a_lingering_topic_wait_out_the_linger_in_a_stream():
-    if not _broker_answers():
-        pytest.skip("RabbitMQ is not reachable")
+def test_rabbitmq_batches_of_a_lingering_topic_wait_out_the_linger_in_a_stream(broker_queue):
     import time
 
-    import pika
-
-    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
+    queue = broker_queue
     runs: list[tuple[float, list[int]]] = []
     done = threading.Event()
     registry = TaskRegistry()
@@ -336,10 +327,5 @@ def test_rabbitmq_batches_of_a_lingering_topic_wait_out_the_linger_in_a_stream()
         stop.set()
         worker.join(10)
         publisher.close()
-        connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-        channel = connection.channel()
-        channel.queue_delete(queue)
-        channel.queue_delete(deferred_queue(queue))
-        connection.close()
     assert [batch for _, batch in runs] == [[0], [1, 2, 3, 4, 5]]
     assert runs[1][0] - runs[0][0] >= 0.55
