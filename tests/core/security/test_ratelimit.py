@@ -84,38 +84,35 @@ def test_memory_storage_is_per_instance(settings, issue_key):
             assert [client.get("/v1/probe/read", headers=bearer(key)).status_code for _ in range(3)] == [200, 200, 429]
 
 
-@pytest.mark.parametrize("storage", ["memory", "redis"])
-def test_limiter_sliding_window(storage, request, namespace):
-    url = request.getfixturevalue("redis_target").url if storage == "redis" else None
-    if url:
-        request.getfixturevalue("redis_target").track(namespace)
+@pytest.fixture(params=["memory", "redis"])
+def limiter(request, namespace):  # noqa: ANN001, ANN201
+    """A RateLimiter on in-process memory or on the test Redis (its keys under ``namespace``, removed)."""
+    url = None
+    if request.param == "redis":
+        target = request.getfixturevalue("redis_target")
+        target.track(namespace)
+        url = target.url
     limiter = RateLimiter(url, key_prefix=namespace)
-    try:
-        decisions = [limiter.hit("k1", "2/second") for _ in range(3)]
-        assert [d.allowed for d in decisions] == [True, True, False]
-        assert [d.remaining for d in decisions] == [1, 0, 0]
-        assert decisions[2].headers()["Retry-After"] == "1"
-        assert limiter.hit("k2", "2/second").allowed  # identities are independent
-        assert limiter.shared is (storage == "redis")
-    finally:
-        limiter.close()
+    yield limiter
+    limiter.close()
 
 
-@pytest.mark.parametrize("storage", ["memory", "redis"])
-def test_peek_tells_where_an_identity_stands_without_counting(storage, request, namespace):
-    url = request.getfixturevalue("redis_target").url if storage == "redis" else None
-    if url:
-        request.getfixturevalue("redis_target").track(namespace)
-    limiter = RateLimiter(url, key_prefix=namespace)
-    try:
-        assert [limiter.peek("k1", "2/minute").remaining for _ in range(3)] == [2, 2, 2]
-        limiter.hit("k1", "2/minute")
-        limiter.hit("k1", "2/minute")
-        refused = limiter.peek("k1", "2/minute")
-        assert not refused.allowed and refused.remaining == 0 and 1 <= refused.reset_seconds <= 60
-        assert limiter.peek("k2", "2/minute").allowed
-    finally:
-        limiter.close()
+def test_limiter_sliding_window(limiter, request):
+    decisions = [limiter.hit("k1", "2/second") for _ in range(3)]
+    assert [d.allowed for d in decisions] == [True, True, False]
+    assert [d.remaining for d in decisions] == [1, 0, 0]
+    assert decisions[2].headers()["Retry-After"] == "1"
+    assert limiter.hit("k2", "2/second").allowed  # identities are independent
+    assert limiter.shared is (request.node.callspec.params["limiter"] == "redis")
+
+
+def test_peek_tells_where_an_identity_stands_without_counting(limiter):
+    assert [limiter.peek("k1", "2/minute").remaining for _ in range(3)] == [2, 2, 2]
+    limiter.hit("k1", "2/minute")
+    limiter.hit("k1", "2/minute")
+    refused = limiter.peek("k1", "2/minute")
+    assert not refused.allowed and refused.remaining == 0 and 1 <= refused.reset_seconds <= 60
+    assert limiter.peek("k2", "2/minute").allowed
 
 
 def test_async_limiter_on_redis_counts_like_the_sync_one(redis_target, namespace):
