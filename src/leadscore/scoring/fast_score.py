@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.exc import DataError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.core.problems import Problem
@@ -88,10 +87,7 @@ class StatelessScoreMiddleware:
         models = model_cache(services)
         found = models.fresh_champion(request.dataset, services.runtime.sessions)
         if found is False:  # unknown: read as the route does
-            try:
-                found = await hand_to_thread(models.champion, services.runtime.sessions, request.dataset)
-            except DataError:  # a value the database refuses: the route's handler turns it into a 422
-                return False
+            found = await hand_to_thread(models.champion, services.runtime.sessions, request.dataset)
         if found is None:  # no champion: the route's 409
             return False
         from leadscore.scoring.api import score_stateless
