@@ -175,8 +175,8 @@ class Settings(BaseSettings):
     )
     forecast_linger_seconds: float = Field(
         default=1.0, ge=0, le=60,
-        description="In-process work: forecasts of changed leads run at most this often, in one batch "
-                    "(a batch costs about the same for one lead as for twenty); 0 runs each at once.",
+        description="Forecasts of changed leads run at most this often, in one batch, in-process and on the "
+                    "worker (a batch costs about the same for one lead as for twenty); 0 runs each at once.",
     )
     score_change_min_delta: int = Field(
         default=5, ge=1, le=100,
@@ -237,18 +237,12 @@ class Settings(BaseSettings):
     @field_validator("webhook_allowed_networks")
     @classmethod
     def _webhook_networks(cls, value: str) -> str:
-        for part in filter(None, (p.strip() for p in value.split(","))):
-            try:
-                ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ValueError(f"LEADSCORE_WEBHOOK_ALLOWED_NETWORKS: {part[:60]!r} is not a network; use CIDR "
-                                 "notation such as 10.0.0.0/8 or fd00::/8, separated by commas") from None
+        parse_networks(value)
         return value.strip()
 
     @property
     def webhook_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
-        return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in self.webhook_allowed_networks.split(",")
-                     if p.strip())
+        return parse_networks(self.webhook_allowed_networks)
 
     @field_validator("key_pepper")
     @classmethod
@@ -294,6 +288,18 @@ class Settings(BaseSettings):
             "LEADSCORE_QUEUE_NAME": self.queue_name,
             "LEADSCORE_BULK_MAX_BYTES": str(self.bulk_max_bytes),
         }
+
+
+def parse_networks(value: str) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+    """The networks of a comma-separated CIDR list (LEADSCORE_WEBHOOK_ALLOWED_NETWORKS)."""
+    networks = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"LEADSCORE_WEBHOOK_ALLOWED_NETWORKS: {part[:60]!r} is not a network; use CIDR "
+                             "notation such as 10.0.0.0/8 or fd00::/8, separated by commas") from None
+    return tuple(networks)
 
 
 def load_settings(**overrides: object) -> Settings:
