@@ -76,6 +76,13 @@ def test_batch_and_single_lead_features_are_identical(rng):
         rows = ix[ix["lead_id"] == lead["lead_id"]].to_dict("records")
         one = fb.transform_one(lead, rows, as_of=as_of.iloc[i])
         assert_same(batch[i], one[0])
+    # Many leads as dicts at once, their interactions in any order: the same rows again.
+    records = leads.to_dict("records")
+    position = {lead_id: i for i, lead_id in enumerate(leads["lead_id"])}
+    shuffled = ix.sample(frac=1.0, random_state=3).to_dict("records")
+    owners = [position[r["lead_id"]] for r in shuffled]
+    assert_same(batch, fb.transform_records(records, shuffled, owners, as_of=as_of))
+    assert_same(batch[:0], fb.transform_records([], [], [], as_of=AS_OF))
 
 
 def test_interactions_at_or_after_as_of_change_nothing(rng):

@@ -13,9 +13,7 @@ from leadscore.leads.frames import naive_utc
 from leadscore.ml import TrainingConfig, train_conversion_model
 from leadscore.ml.synthetic import make_leads
 from leadscore.scoring.schemas import ScoreRequest, ScoreResponse
-from leadscore.scoring.stateless import (
-    VECTORISE_FROM, StatelessBatcher, online, render, score_requests, vectorised,
-)
+from leadscore.scoring.stateless import ONLINE_BELOW, StatelessBatcher, online, render, score_requests
 
 NOW = pd.Timestamp("2025-01-15 12:00:00", tz="UTC").to_pydatetime()
 FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "postcode", "pre_approved", "consent_email")
@@ -64,12 +62,7 @@ def _requests(leads: pd.DataFrame, ix: pd.DataFrame, sizes: list[int]) -> list[S
     return out
 
 
-def test_a_batch_of_requests_scores_as_each_lead_alone(world):
-    leads, ix, model = world
-    requests = _requests(leads, ix, [1, 5, 1, 20])
-    now = naive_utc(NOW)
-    batched, alone = vectorised(requests, model, now), online(requests, model, now)
-    assert [len(r) for r in batched] == [len(r) for r in alone] == [1, 5, 1, 20]
+def _same_answers(batched: list, alone: list) -> None:
     for got_request, want_request in zip(batched, alone):
         for got, want in zip(got_request, want_request):
             assert got["ref"] == want["ref"] and got["score"] == want["score"] and got["grade"] == want["grade"]
@@ -79,9 +72,17 @@ def test_a_batch_of_requests_scores_as_each_lead_alone(world):
                 assert [(r["feature"], r["sentence"]) for r in got[side]] == \
                        [(r["feature"], r["sentence"]) for r in want[side]]
                 assert [r["points"] for r in got[side]] == pytest.approx([r["points"] for r in want[side]])
-    # score_requests picks the path by size; either way the answer is the same.
-    assert sum(len(r.leads) for r in requests) >= VECTORISE_FROM > len(requests[3].leads) - 18
-    assert score_requests(requests, model, NOW) == batched
+
+
+def test_a_batch_of_requests_scores_as_each_lead_alone(world):
+    leads, ix, model = world
+    requests = _requests(leads, ix, [1, 5, 1, 20])
+    now = naive_utc(NOW)
+    batched, alone = score_requests(requests, model, NOW), online(requests, model, now)
+    assert [len(r) for r in batched] == [len(r) for r in alone] == [1, 5, 1, 20]
+    _same_answers(batched, alone)
+    # A pass with fewer leads than ONLINE_BELOW is scored one by one: the same answer.
+    assert len(requests[0].leads) < ONLINE_BELOW <= sum(len(r.leads) for r in requests)
     assert score_requests(requests[:1], model, NOW)[0] == alone[0]
     # What is sent is the documented document, field for field.
     body = render(5, batched[3])
@@ -117,6 +118,11 @@ class Fussy:
             raise ValueError("cannot score postcode boom")
         return self.model.score(frame, interactions, as_of=as_of)
 
+    def score_records(self, leads, interactions, owners, as_of):  # noqa: ANN001, ANN201
+        if any(lead.get("postcode") == "boom" for lead in leads):
+            raise ValueError("cannot score postcode boom")
+        return self.model.score_records(leads, interactions, owners, as_of=as_of)
+
     def score_one(self, lead, interactions, as_of):  # noqa: ANN001, ANN201
         if lead.get("postcode") == "boom":
             raise ValueError("cannot score postcode boom")
@@ -140,13 +146,12 @@ def test_a_failing_request_fails_alone(world):
     assert b'"ref":"lead-0"' in outcomes[0] and b'"ref":"lead-5"' in outcomes[2]
 
 
-def test_interaction_times_become_naive_utc_as_one_by_one():
-    from datetime import UTC, datetime, timedelta, timezone
-
-    from leadscore.scoring.stateless import _naive_utc_column
-
-    values = (datetime(2026, 1, 12, 10, 0, tzinfo=timezone(timedelta(hours=2))),
-              datetime(2026, 1, 12, 8, 0, 0, 123456, tzinfo=UTC), datetime(2026, 3, 1, 0, 30))
-    column = _naive_utc_column(values)
-    assert list(column.to_pydatetime()) == [naive_utc(v) for v in values]
-    assert pd.DataFrame({"t": column})["t"].dtype == pd.DataFrame({"t": [naive_utc(v) for v in values]})["t"].dtype
+def test_a_rules_champion_scores_a_batch_as_each_lead_alone():
+    # Too few closed leads for a trained model: the cold-start rules, which read frames.
+    leads, ix, y, closed = make_leads(70, mean_interactions=8, seed=4)
+    model = train_conversion_model(leads, y, ix, closed_at=closed, config=TrainingConfig(seed=1, cv_folds=3))
+    assert model.kind == "rules"
+    requests = _requests(leads, ix, [4, 2])
+    batched = score_requests(requests, model, NOW)
+    _same_answers(batched, online(requests, model, naive_utc(NOW)))
+    assert any(r["top_positive"] or r["top_negative"] for request in batched for r in request)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,10 @@ from .explain import GRADE_CUTOFFS, distribute_points, format_points, grade_of, 
 from .features import FeatureBuilder
 from .gam import AdditiveBoostingClassifier
 from .rules import RulesModel
+
+
+# What ``score`` and ``score_records`` return per lead, in this order.
+_SCORED = ("probability", "score", "grade", "base_score", "top_positive", "top_negative")
 
 
 @dataclass
@@ -106,20 +111,46 @@ class ConversionModel:
         """
         X = self.features(leads, interactions, as_of)
         values = X.to_numpy()
-        contrib = self._contrib(values, leads, X)
-        pts, score, base = distribute_points(self._base_raw(), contrib, self._to_score)
+        shown = (lambda: values if self.kind != "rules" else self.rules.values(leads, X)) if reasons else None
+        columns = self._scored(values, self._contrib(values, leads, X), shown, top_k)
         out = pd.DataFrame(index=leads.index)
         if "lead_id" in leads:
             out["lead_id"] = leads["lead_id"].to_numpy()
-        out["probability"] = score / 100.0
-        out["score"] = score
-        out["grade"] = grade_of(score, self.grade_cutoffs)
-        out["base_score"] = base
-        if reasons:
-            shown = values if self.kind != "rules" else self.rules.values(leads, X)
+        for name, column in columns.items():
+            out[name] = column
+        return out
+
+    def score_records(self, leads: Sequence[Mapping], interactions: Sequence[Mapping] = (),
+                      owners: Sequence[int] = (), as_of=None, *, top_k: int = 3) -> dict[str, Any]:
+        """``score`` (with reasons) of leads given as dicts, ``owners[i]`` the position in
+        ``leads`` of ``interactions[i]``; the same columns, as arrays and lists.
+
+        Without pandas for a trained model: a handful of leads (a scoring request) costs about
+        what one costs, where ``score`` spends more on building frames than on scoring.
+        """
+        if self.kind == "rules":  # the rules read frames; a cold-start fallback, not a hot path
+            frame = pd.DataFrame.from_records(list(leads)) if len(leads) else pd.DataFrame(index=range(0))
+            frame["lead_id"] = np.arange(len(leads))
+            log = None
+            if len(interactions):
+                log = pd.DataFrame.from_records(list(interactions))
+                log["lead_id"] = np.asarray(owners, dtype=np.int64)
+            out = self.score(frame.astype(object).where(frame.notna(), None), log, as_of, top_k=top_k)
+            return {name: out[name].tolist() if name.startswith("top_") else out[name].to_numpy()
+                    for name in _SCORED}
+        values = self.builder.transform_records(leads, interactions, owners, as_of)
+        return self._scored(values, self._contrib(values), lambda: values, top_k)
+
+    def _scored(self, values: np.ndarray, contrib: np.ndarray, shown, top_k: int) -> dict[str, Any]:
+        """Points, score, grade and (``shown`` given: the values reasons describe) top reasons."""
+        pts, score, base = distribute_points(self._base_raw(), contrib, self._to_score)
+        out: dict[str, Any] = {"probability": score / 100.0, "score": score,
+                               "grade": grade_of(score, self.grade_cutoffs), "base_score": base}
+        if shown is not None:
+            described = shown()
             pos, neg = top_reasons(pts, top_k)
-            out["top_positive"] = self._reason_lists(pos, pts, shown)
-            out["top_negative"] = self._reason_lists(neg, pts, shown)
+            out["top_positive"] = self._reason_lists(pos, pts, described)
+            out["top_negative"] = self._reason_lists(neg, pts, described)
         return out
 
     def score_one(self, lead: dict, interactions: Sequence[dict] = (), as_of=None, top_k: int = 3) -> ScoreResult:

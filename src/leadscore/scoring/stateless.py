@@ -1,64 +1,98 @@
 """Stateless scoring (``POST /v1/score``): requests that arrive together are scored in one pass.
 
-Why: scoring one lead through the online path (``score_one``) costs about a
-millisecond of Python; the vectorised path scores a million leads in ~20 s,
-a few tens of microseconds each. Under load many requests wait at the same
-moment, so they are gathered and scored as one frame (dynamic batching, as
-model servers do it): the event loop scores everything waiting in one go, and
-what arrives meanwhile forms the next batch. Alone, a
-request is scored at once; nobody waits for a batch to fill. A single
-request with many leads is a batch by itself.
+Why: scoring one lead alone (``score_one``) costs about a millisecond of
+Python, nearly all of it per feature column, not per lead; a pass over many
+leads (``ConversionModel.score_records``: dicts in, no DataFrames) costs about
+the same plus a few tens of microseconds a lead. Under load many requests wait
+at the same moment, so they are gathered and scored as one pass (dynamic
+batching, as model servers do it): the event loop scores everything waiting in
+one go, and what arrives meanwhile forms the next batch. Alone, a request is
+scored at once; nobody waits for a batch to fill. A single request with many
+leads is a batch by itself.
 
-The vectorised and the single-lead paths compute the same features, points
-and reasons (ml.features' contract; tests compare both here too). A batch
-that fails is retried request by request, so one bad request only fails
-itself.
+A pass and the single-lead path compute the same features, points and reasons
+(ml.features' contract; tests compare both here too). A batch that fails is
+retried request by request, so one bad request only fails itself.
 """
-
 from __future__ import annotations
 
 import asyncio
 import logging
-import operator
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 from weakref import WeakKeyDictionary
 
-import pandas as pd
 from pydantic_core import to_json
 
 from leadscore.core import metrics
 from leadscore.core.database import utcnow
 from leadscore.leads.frames import naive_utc
-from leadscore.scoring.schemas import InteractionInput, ScoreRequest
+from leadscore.scoring.schemas import ScoreRequest
 
 log = logging.getLogger(__name__)
 
-# Leads per scoring pass on the event loop: enough to amortise the frame work (~0.2 ms a lead
-# beyond it), few enough that the loop is not held for long (tens of ms).
+# Leads per scoring pass on the event loop: enough to amortise the per-pass work, few enough
+# that the loop is not held for long (a few ms).
 MAX_BATCH_LEADS = 256
 # Requests with this many leads are scored on a worker thread, alone.
 BIG_REQUEST = 64
-INTERACTION_FIELDS = [name for name in InteractionInput.model_fields if name != "occurred_at"]
-_interaction_row = operator.attrgetter(*INTERACTION_FIELDS, "occurred_at")
-# Below this many leads in a pass, scoring one by one is faster than building a frame (measured
-# with the demo champion: a 1-lead frame costs ~10 single-lead scorings, a 200-lead frame ~1/6 each).
-VECTORISE_FROM = 24
+# Below this many leads in a pass, scoring one by one (``score_one``) is faster: a pass over many
+# leads costs numpy calls per feature for the points and per reason for the sentences, where
+# ``score_one`` works on scalars (measured with the demo champion and a 20-interaction lead:
+# one lead 1.1 ms alone against 2.7 ms in a pass, 8 leads 0.39 ms each in a pass).
+ONLINE_BELOW = 3
 
 
 def score_requests(requests: list[ScoreRequest], model: Any, now: Any = None) -> list[list[dict[str, Any]]]:
-    """Score every lead of ``requests`` with ``model``; results per request, in order.
+    """Score every lead of ``requests`` with ``model`` in one pass; results per request, in order.
 
-    A frame costs a fixed overhead (pandas, per column) worth about ten single-lead scorings,
-    so a few leads go through the online path one by one and more through one vectorised pass.
+    ``score_records``: no DataFrames. A pass costs a few numpy calls per feature column
+    whatever the number of leads, so one lead costs about what ``score_one`` costs and each
+    further lead little (frames cost more to build than the scoring they fed).
     """
     now = naive_utc(now or utcnow())
-    if sum(len(request.leads) for request in requests) < VECTORISE_FROM:
+    if sum(len(request.leads) for request in requests) < ONLINE_BELOW:
         results = online(requests, model, now)
-    else:
-        results = vectorised(requests, model, now)
-    metrics.scores_computed(sum(len(r) for r in results))
+        metrics.scores_computed(sum(len(r) for r in results))
+        return results
+    records: list[dict[str, Any]] = []
+    interactions: list[dict[str, Any]] = []
+    owners: list[int] = []
+    for request in requests:
+        for item in request.leads:
+            row = len(records)
+            records.append(_record(item))
+            happened = item.interactions
+            # The validated fields as they are (read, not changed): model_dump, or a copy with naive
+            # times, cost more than scoring them; aware UTC times are what the features convert fastest.
+            interactions.extend(i.__dict__ for i in happened)
+            owners.extend([row] * len(happened))
+    scored = model.score_records(records, interactions, owners, as_of=now)
+    probability, score, grade, base = (scored[name] for name in ("probability", "score", "grade", "base_score"))
+    positive, negative = scored["top_positive"], scored["top_negative"]
+    results: list[list[dict[str, Any]]] = []
+    row = 0
+    for request in requests:
+        out = []
+        for item in request.leads:
+            out.append(_result(item.ref, float(probability[row]), round(float(score[row])), str(grade[row]),
+                               float(base[row]), positive[row], negative[row]))
+            row += 1
+        results.append(out)
+    metrics.scores_computed(row)
+    return results
+
+
+def online(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict[str, Any]]]:
+    """One lead at a time (``score_one``): the same answers as ``score_records``."""
+    results = []
+    for request in requests:
+        out = []
+        for item in request.leads:
+            r = model.score_one(_record(item), [i.__dict__ for i in item.interactions], as_of=now)
+            out.append(_result(item.ref, r.probability, round(r.score), r.grade, r.base_score, r.top_positive,
+                               r.top_negative))
+        results.append(out)
     return results
 
 
@@ -72,68 +106,6 @@ def _record(item: Any) -> dict[str, Any]:
     record.update(item.attributes or {})
     record["created_at"] = naive_utc(item.created_at) if item.created_at else None
     return record
-
-
-def online(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict[str, Any]]]:
-    """One lead at a time (``score_one``)."""
-    results = []
-    for request in requests:
-        out = []
-        for item in request.leads:
-            interactions = [{**i.model_dump(), "occurred_at": naive_utc(i.occurred_at)} for i in item.interactions]
-            r = model.score_one(_record(item), interactions, as_of=now)
-            out.append(_result(item.ref, r.probability, round(r.score), r.grade, r.base_score, r.top_positive,
-                               r.top_negative))
-        results.append(out)
-    return results
-
-
-def vectorised(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict[str, Any]]]:
-    """All leads as one frame (``score``): the same features, points and reasons as ``online``."""
-    records: list[dict[str, Any]] = []
-    # Interactions as one tuple each (attrgetter, in C), turned into columns once: a dict per
-    # interaction (model_dump) cost more than scoring, and a generator per field a sixth of it.
-    rows: list[tuple[Any, ...]] = []
-    owners: list[int] = []
-    for request in requests:
-        for item in request.leads:
-            row = len(records)
-            record = _record(item)
-            record["lead_id"] = row  # joins the interactions below; not a model feature
-            records.append(record)
-            happened = item.interactions
-            rows.extend(map(_interaction_row, happened))
-            owners.extend([row] * len(happened))
-    leads = pd.DataFrame.from_records(records)
-    # The single-lead path sees a missing field as None: keep NaN out of object columns.
-    leads = leads.astype(object).where(leads.notna(), None)
-    frame = None
-    if rows:
-        *values, occurred = zip(*rows)
-        frame = pd.DataFrame({**dict(zip(INTERACTION_FIELDS, map(list, values))),
-                              "occurred_at": _naive_utc_column(occurred), "lead_id": owners})
-    scored = model.score(leads, frame, as_of=now)
-    probability, score = scored["probability"].to_numpy(), scored["score"].to_numpy()
-    grade, base = scored["grade"].to_numpy(), scored["base_score"].to_numpy()
-    positive, negative = scored["top_positive"].tolist(), scored["top_negative"].tolist()
-    results: list[list[dict[str, Any]]] = []
-    row = 0
-    for request in requests:
-        out = []
-        for item in request.leads:
-            out.append(_result(item.ref, float(probability[row]), round(float(score[row])), str(grade[row]),
-                               float(base[row]), positive[row], negative[row]))
-            row += 1
-        results.append(out)
-    return results
-
-
-def _naive_utc_column(values: tuple[datetime, ...]) -> pd.DatetimeIndex:
-    """``naive_utc`` of every value in one vectorised pass (a naive value is taken as UTC, as there).
-
-    ``cache=False``: pandas' cache of distinct values cost 2-6x the plain conversion here (5,120
-    times of 20 distinct values: 4.6-11 ms against 1.7-2.3 ms)."""
-    return pd.to_datetime(list(values), utc=True, cache=False).tz_localize(None)
 
 
 def _result(ref: str | None, probability: float, score: int, grade: str, base_score: float,

@@ -7,8 +7,9 @@ batch and online paths feed identical arrays to ``compute_interaction_features``
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -125,8 +126,10 @@ def arrays_from_frame(ix: pd.DataFrame, lead_index: np.ndarray, plan: Interactio
     )
 
 
-def arrays_from_dicts(rows: list[dict], plan: InteractionPlan, na: frozenset[str]) -> InteractionArrays:
-    """Online path: list of interaction dicts → arrays, in plain Python.
+def arrays_from_dicts(rows: Sequence[Mapping], plan: InteractionPlan, na: frozenset[str],
+                      lead: Sequence[int] | None = None) -> InteractionArrays:
+    """Online path: interaction dicts → arrays, in plain Python. ``lead``: each row's lead
+    position (all 0, one lead, if not given).
 
     Per-value conversions run once per distinct value of a field (types,
     channels, ids repeat a lot), and timestamps of one class convert in one
@@ -171,7 +174,8 @@ def arrays_from_dicts(rows: list[dict], plan: InteractionPlan, na: frozenset[str
 
     m = len(rows)
     return InteractionArrays(
-        lead=np.zeros(m, dtype=np.int64), t=np.array(_times([r.get("occurred_at") for r in rows], na), dtype=np.int64),
+        lead=np.zeros(m, dtype=np.int64) if lead is None else np.asarray(lead, dtype=np.int64).reshape(m),
+        t=np.array(_times([r.get("occurred_at") for r in rows], na), dtype=np.int64),
         type_code=np.array(column("type", lambda v: type_idx.get(_norm_key(v, na), -1)), dtype=np.int64),
         channel_code=np.array(column("channel", lambda v: chan_idx.get(_norm_key(v, na), -1)), dtype=np.int64),
         inbound=np.array(column("direction", lambda v: _direction(v, na)), dtype=np.float64),
@@ -184,6 +188,7 @@ def arrays_from_dicts(rows: list[dict], plan: InteractionPlan, na: frozenset[str
 
 _STR_NONE_FLOAT = frozenset({str, type(None), float})
 _EPOCH = datetime(1970, 1, 1)
+_EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _FLOAT = frozenset({float})
 
@@ -193,8 +198,11 @@ def _times(values: list, na: frozenset[str]) -> list[int]:
     classes = set(map(type, values))
     if classes == {pd.Timestamp}:
         return [v.value for v in values]  # .value is UTC nanoseconds, whatever the time zone
-    if classes == {datetime} and all(v.tzinfo is None for v in values):
-        return [(v - _EPOCH) // _MICROSECOND * 1000 for v in values]  # exact, as to_ns
+    if classes == {datetime}:
+        if all(v.tzinfo is None for v in values):
+            return [(v - _EPOCH) // _MICROSECOND * 1000 for v in values]  # exact, as to_ns
+        if all(v.tzinfo is UTC for v in values):  # validated API input: aware UTC, no conversion needed
+            return [(v - _EPOCH_UTC) // _MICROSECOND * 1000 for v in values]
     return [to_ns(v, na) for v in values]
 
 
