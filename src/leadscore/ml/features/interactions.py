@@ -15,27 +15,45 @@ rows at or after ``as_of`` are dropped before anything is computed.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from .interaction_inputs import InteractionArrays, InteractionPlan
-from .schema import DAY_NS, HOUR_NS, NAT, FeatureSpec, safe_name
+from .schema import DAY_NS, HOUR_NS, NAT, WITHIN_HALF_A_DAY, FeatureSpec, safe_name
 
-# Plain-language verb phrase per known interaction type ({value} = count).
-TYPE_PHRASES: dict[str, str] = {
-    "listing_view": "Viewed {value:.0f} listings",
-    "saved_search": "Saved {value:.0f} searches",
-    "email_open": "Opened {value:.0f} emails",
-    "email_click": "Clicked {value:.0f} email links",
-    "call": "Had {value:.0f} calls",
-    "text": "Exchanged {value:.0f} text messages",
-    "showing": "Attended {value:.0f} showings",
-    "open_house": "Visited {value:.0f} open houses",
-    "web_visit": "Visited the website {value:.0f} times",
-    "form_submit": "Submitted {value:.0f} forms",
-    "note": "Has {value:.0f} agent notes",
+
+class Count(NamedTuple):
+    """A counted phrase: ``many`` holds the ``{value:...}`` field; ``one`` and ``zero`` are the sentences
+    for values shown as 1 and 0 ("Viewed 0 listings", "Viewed 1 listings" read badly to an agent);
+    "" keeps ``many``."""
+
+    many: str
+    one: str
+    zero: str
+
+
+# Plain-language verb phrase per known interaction type.
+TYPE_PHRASES: dict[str, Count] = {
+    "listing_view": Count("Viewed {value:.0f} listings", "Viewed 1 listing", "Viewed no listings"),
+    "saved_search": Count("Saved {value:.0f} searches", "Saved 1 search", "Saved no searches"),
+    "email_open": Count("Opened {value:.0f} emails", "Opened 1 email", "Opened no emails"),
+    "email_click": Count("Clicked {value:.0f} email links", "Clicked 1 email link", "Clicked no email links"),
+    "call": Count("Had {value:.0f} calls", "Had 1 call", "Had no calls"),
+    "text": Count("Exchanged {value:.0f} text messages", "Exchanged 1 text message", "Exchanged no text messages"),
+    "showing": Count("Attended {value:.0f} showings", "Attended 1 showing", "Attended no showings"),
+    "open_house": Count("Visited {value:.0f} open houses", "Visited 1 open house", "Visited no open houses"),
+    "web_visit": Count("Visited the website {value:.0f} times", "Visited the website once",
+                       "Did not visit the website"),
+    "form_submit": Count("Submitted {value:.0f} forms", "Submitted 1 form", "Submitted no forms"),
+    "note": Count("Has {value:.0f} agent notes", "Has 1 agent note", "Has no agent notes"),
 }
 TYPE_WINDOWS = (7, 30, 90)
 DISTINCT_WINDOWS = (7, 30, 90)
+
+
+def days_ago(subject: str) -> Count:
+    return Count(f"{subject} {{value:.0f}} days ago", f"{subject} 1 day ago", f"{subject} {WITHIN_HALF_A_DAY}")
 
 
 def interaction_specs(plan: InteractionPlan) -> list[FeatureSpec]:
@@ -45,33 +63,49 @@ def interaction_specs(plan: InteractionPlan) -> list[FeatureSpec]:
     def add(name: str, template: str, missing: str = "No interactions yet") -> None:
         specs.append(FeatureSpec(name, "numeric", template, missing))
 
+    def add_count(name: str, count: Count, tail: str = "", missing: str = "No interactions yet") -> None:
+        tail = f" {tail}" if tail else ""
+        specs.append(FeatureSpec(name, "numeric", count.many + tail, missing,
+                                 zero_template=count.zero and count.zero + tail,
+                                 one_template=count.one and count.one + tail))
+
     def window_text(w: int) -> str:
         return "in the last day" if w == 1 else f"in the last {w} days"
 
     for w in plan.windows:
-        add(f"ix_total_{w}d", f"Had {{value:.0f}} interactions {window_text(w)}")
-    add("ix_total_all", "Had {value:.0f} interactions in total")
+        add_count(f"ix_total_{w}d", Count("Had {value:.0f} interactions", "Had 1 interaction", "Had no interactions"),
+                  window_text(w))
+    add_count("ix_total_all", Count("Had {value:.0f} interactions in total", "Had 1 interaction in total",
+                                    "Has had no interactions yet"))
     if plan.has_direction:
         for w in plan.windows:
-            add(f"ix_inbound_{w}d", f"Reached out {{value:.0f}} times {window_text(w)}")
-        add("ix_outbound_7d", "Was contacted {value:.0f} times by agents in the last 7 days")
-        add("ix_outbound_30d", "Was contacted {value:.0f} times by agents in the last 30 days")
+            add_count(f"ix_inbound_{w}d", Count("Reached out {value:.0f} times", "Reached out once",
+                                                "Did not reach out"), window_text(w))
+        for w in (7, 30):
+            add_count(f"ix_outbound_{w}d", Count("Was contacted {value:.0f} times by agents",
+                                                 "Was contacted once by an agent", "Was not contacted by agents"),
+                      window_text(w))
         add("ix_inbound_share", "{value:.0%} of interactions were started by the lead")
     for typ in plan.types:
-        phrase = TYPE_PHRASES.get(typ, f"Had {{value:.0f}} '{typ}' interactions")
+        count = TYPE_PHRASES.get(typ) or Count(f"Had {{value:.0f}} '{typ}' interactions", f"Had 1 '{typ}' interaction",
+                                               f"Had no '{typ}' interactions")
         for w in TYPE_WINDOWS:
-            add(f"ix_{safe_name(typ)}_{w}d", f"{phrase} {window_text(w)}")
+            add_count(f"ix_{safe_name(typ)}_{w}d", count, window_text(w))
     for w in DISTINCT_WINDOWS:
-        add(f"ix_active_days_{w}d", f"Was active on {{value:.0f}} different days {window_text(w)}")
+        add_count(f"ix_active_days_{w}d", Count("Was active on {value:.0f} different days", "Was active on 1 day",
+                                                "Was not active"), window_text(w))
     if plan.has_property:
         for w in DISTINCT_WINDOWS:
-            add(f"ix_distinct_properties_{w}d", f"Looked at {{value:.0f}} different properties {window_text(w)}")
+            add_count(f"ix_distinct_properties_{w}d", Count("Looked at {value:.0f} different properties",
+                                                            "Looked at 1 property", "Looked at no properties"),
+                      window_text(w))
     if plan.has_agent:
-        add("ix_distinct_agents", "Has dealt with {value:.0f} different agents")
-    add("ix_days_since_last", "Last interaction was {value:.0f} days ago")
-    add("ix_days_since_first", "First interaction was {value:.0f} days ago")
+        add_count("ix_distinct_agents", Count("Has dealt with {value:.0f} different agents", "Has dealt with 1 agent",
+                                              "Has not dealt with any agent"))
+    add_count("ix_days_since_last", days_ago("Last interaction was"))
+    add_count("ix_days_since_first", days_ago("First interaction was"))
     if plan.has_direction:
-        add("ix_days_since_last_inbound", "Last reached out {value:.0f} days ago", "Has never reached out")
+        add_count("ix_days_since_last_inbound", days_ago("Last reached out"), missing="Has never reached out")
     add("ix_trend_7d", "Activity per day changed by {value:+.1f} this week versus the 3 weeks before")
     add("ix_velocity", "Averages {value:.1f} interactions per week")
     for ch in plan.channels:
@@ -92,9 +126,15 @@ def interaction_specs(plan: InteractionPlan) -> list[FeatureSpec]:
         add("ix_listings_bedrooms_fit_share", "{value:.0%} of viewed listings have enough bedrooms",
             "Listing bedrooms versus wanted bedrooms unknown")
     if plan.has_direction:
-        add("ix_first_response_hours", "An agent first responded after {value:.1f} hours", "No agent response yet")
-        add("ix_waiting_hours", "Has been waiting {value:.0f} hours for a first response",
-            "Response time unknown")
+        # 0.0 hours is under 3 minutes; "1.0 hours" is kept: a decimal reads fine in the plural
+        add_count("ix_first_response_hours", Count("An agent first responded after {value:.1f} hours", "",
+                                                   "An agent first responded within 3 minutes"),
+                  missing="No agent response yet")
+        # 0 is also what a lead who already got a response has, so the zero sentence fits both
+        add_count("ix_waiting_hours", Count("Has been waiting {value:.0f} hours for a first response",
+                                            "Has been waiting 1 hour for a first response",
+                                            "Has not been waiting long for a first response"),
+                  missing="Response time unknown")
     return specs
 
 

@@ -64,6 +64,15 @@ FIELD_SENTENCES: dict[str, tuple[str, str]] = {
     "created_dow": ("Lead arrived on a {dow}", "Lead creation day unknown"),
     "created_hour": ("Lead arrived at {value:.0f}:00 (UTC)", "Lead creation time unknown"),
 }
+# A value shown as "0 days" by {value:.0f} (half to even) is anywhere in the last 12 hours: not
+# necessarily today, so the sentence says only what the number does.
+WITHIN_HALF_A_DAY = "within the last 12 hours"
+# name: (sentence when the value shows as 0, as 1) for the counts above (see FeatureSpec.zero_template)
+FIELD_COUNTS: dict[str, tuple[str, str]] = {
+    "bedrooms": ("Wants a studio (no bedrooms)", "Wants 1 bedroom"),
+    "timeline_months": ("Plans to buy right away", "Plans to buy within 1 month"),
+    "lead_age_days": (f"Lead was created {WITHIN_HALF_A_DAY}", "Lead was created 1 day ago"),
+}
 BOOLEAN_SENTENCES: dict[str, tuple[str, str]] = {
     "pre_approved": ("Pre-approved for a mortgage", "Not pre-approved for a mortgage"),
     "consent_email": ("Agreed to be contacted by email", "Did not agree to email contact"),
@@ -88,6 +97,11 @@ class FeatureSpec:
     source: str = ""  # raw column it came from ("" for interaction features)
     categories: tuple[str, ...] = ()  # code -> label for categorical features
     false_template: str = ""  # sentence for boolean features equal to 0
+    # Sentences used as they are when a numeric value reads as 0 or 1 in ``template`` ("Viewed no
+    # listings", "Viewed 1 listing"); "" keeps ``template``. They must keep their defaults: specs
+    # pickled in stored models predate them, and unpickling leaves them to the class attribute.
+    zero_template: str = ""
+    one_template: str = ""
 
     def describe(self, value: float) -> str:
         if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -99,11 +113,35 @@ class FeatureSpec:
             code = int(value)
             label = self.categories[code] if 0 <= code < len(self.categories) else "another value"
             return self.template.format(label=label, value=value)
+        if self.zero_template or self.one_template:
+            counted = self._zero_or_one(value)
+            if counted:
+                return counted
         dow = WEEKDAYS[int(value) % 7] if "{dow}" in self.template else ""
         try:
             return self.template.format(value=value, dow=dow)
         except (ValueError, IndexError, KeyError):
             return f"{self.name} = {value:g}"
+
+    def _zero_or_one(self, value: float) -> str:
+        """``zero_template`` / ``one_template`` if ``value`` shows as 0 / 1 in ``template``, else "".
+
+        Deciding on the formatted number (not the raw value) keeps the sentence consistent with
+        the rounding the template itself does: 0.4 days shows as "0", 1.5 as "2".
+        """
+        parts = single_value_field(self.template)
+        if parts is None:
+            return ""
+        spec = parts[1]
+        try:
+            shown = format(value, spec)
+        except ValueError:
+            return ""
+        if shown == format(0.0, spec):
+            return self.zero_template
+        if shown == format(1.0, spec):
+            return self.one_template
+        return ""
 
     def describe_many(self, values: np.ndarray) -> np.ndarray:
         """``describe`` of every value (object array of str), identical strings, vectorised.
@@ -120,9 +158,24 @@ class FeatureSpec:
             return out
         present = values[~missing]
         compact = single_value_field(self.template) if self.kind == "numeric" else None
-        if compact is not None and FIXED_SPEC.match(compact[1]):
+        fixed = FIXED_SPEC.match(compact[1]) if compact is not None else None
+        if fixed is not None:
             prefix, spec, suffix = compact
-            out[~missing] = format_many(present, spec, prefix, suffix)
+            shown = format_many(present, spec, prefix, suffix)
+            # ``_zero_or_one`` picks the rows rendered like 0 or 1 (comparing a million strings would
+            # double the cost): unscaled, ``rint`` rounds exactly as ``format`` does (half to even, "-0"
+            # for small negatives); scaled, strings are compared only among rows near the number
+            scale = 10.0 ** int(fixed.group(3)) * (100.0 if fixed.group(4) == "%" else 1.0)
+            for number, sentence in ((0.0, self.zero_template), (1.0, self.one_template)):
+                if not sentence:
+                    continue
+                if scale == 1.0:
+                    hit = (np.rint(present) == number) & ~np.signbit(present)
+                else:
+                    near = np.flatnonzero(np.abs(present * scale - number * scale) <= 1.0)
+                    hit = near[shown[near] == f"{prefix}{format(number, spec)}{suffix}"]
+                shown[hit] = sentence
+            out[~missing] = shown
         else:
             out[~missing] = per_distinct(present, self.describe)
         return out

@@ -18,10 +18,12 @@ from .schema import (
     BOOLEAN_SENTENCES,
     CREATED_AT,
     DAY_NS,
+    FIELD_COUNTS,
     FIELD_SENTENCES,
     HOUR_NS,
     LEAD_FIELDS,
     NAT,
+    WITHIN_HALF_A_DAY,
     ColumnPlan,
     FeatureSpec,
     column_ns,
@@ -131,7 +133,8 @@ def plan_features(plan: ColumnPlan) -> list[FeatureSpec]:
     c, label, name = plan.column, plan.label, safe_name(plan.column)
     if plan.role == "numeric":
         tpl, miss = FIELD_SENTENCES.get(c, (f"{label} is {{value:,.4g}}", f"{label} is not given"))
-        return [FeatureSpec(name, "numeric", tpl, miss, source=c)]
+        zero, one = FIELD_COUNTS.get(c, ("", ""))
+        return [FeatureSpec(name, "numeric", tpl, miss, source=c, zero_template=zero, one_template=one)]
     if plan.role == "boolean":
         yes, no = BOOLEAN_SENTENCES.get(c, (f"{label}: yes", f"{label}: no"))
         return [FeatureSpec(name, "boolean", yes, f"{label} is not given", source=c, false_template=no)]
@@ -147,13 +150,16 @@ def plan_features(plan: ColumnPlan) -> list[FeatureSpec]:
         ]
     if plan.role == "datetime":
         if c == CREATED_AT:
-            specs = [FeatureSpec("lead_age_days", "numeric", *FIELD_SENTENCES["lead_age_days"], source=c),
+            zero, one = FIELD_COUNTS["lead_age_days"]
+            specs = [FeatureSpec("lead_age_days", "numeric", *FIELD_SENTENCES["lead_age_days"], source=c,
+                                 zero_template=zero, one_template=one),
                      FeatureSpec("created_dow", "numeric", *FIELD_SENTENCES["created_dow"], source=c)]
             if plan.with_hour:
                 specs.append(FeatureSpec("created_hour", "numeric", *FIELD_SENTENCES["created_hour"], source=c))
             return specs
         specs = [FeatureSpec(f"{name}_days_ago", "numeric", f"{label} was {{value:.0f}} days ago",
-                             f"{label} is not known yet", source=c),
+                             f"{label} is not known yet", source=c, zero_template=f"{label} was {WITHIN_HALF_A_DAY}",
+                             one_template=f"{label} was 1 day ago"),
                  FeatureSpec(f"{name}_dow", "numeric", f"{label} fell on a {{dow}}", f"{label} is not known yet",
                              source=c)]
         if plan.with_hour:
@@ -162,9 +168,11 @@ def plan_features(plan: ColumnPlan) -> list[FeatureSpec]:
         return specs
     if plan.role == "text":
         specs = [FeatureSpec(f"{name}_length", "numeric", f"{label} is {{value:.0f}} characters long",
-                             f"No {label.lower()} given", source=c),
+                             f"No {label.lower()} given", source=c, zero_template=f"{label} is empty",
+                             one_template=f"{label} is 1 character long"),
                  FeatureSpec(f"{name}_words", "numeric", f"{label} has {{value:.0f}} words",
-                             f"No {label.lower()} given", source=c)]
+                             f"No {label.lower()} given", source=c, zero_template=f"{label} has no words",
+                             one_template=f"{label} has 1 word")]
         for kw in plan.keywords:
             phrase = TEXT_KEYWORDS[kw][1]
             specs.append(FeatureSpec(f"{name}_{kw}", "boolean", f"{label} {phrase}", f"No {label.lower()} given",
