@@ -11,12 +11,13 @@ from leadscore.ml.gam import BAG_ROW_BUDGET, MAX_OUTER_BAGS, average_boosters, o
 from .test_model import _interaction_data, _probe_rows
 
 
-@pytest.mark.parametrize("rows, bags", [(0, 8), (1_200, 8), (9_240, 8), (25_000, 8), (30_000, 6),
+@pytest.mark.parametrize("rows, bags", [(0, 14), (1_200, 14), (9_240, 14), (14_285, 14), (14_286, 13),
+                                         (25_000, 8), (30_000, 6),
                                          (50_000, 4), (100_000, 2), (199_999, 1), (200_000, 1),
                                          (10_000_000, 1)])
 def test_bag_count_rule_gives_the_documented_counts(rows, bags):
-    # documented in gam.py: 8 bags up to 25,000 leads, bags × rows <= 200,000 above, never below 1
-    assert (MAX_OUTER_BAGS, BAG_ROW_BUDGET) == (8, 200_000)
+    # documented in gam.py: 14 bags up to 14,285 leads, bags × rows <= 200,000 above, never below 1
+    assert (MAX_OUTER_BAGS, BAG_ROW_BUDGET) == (14, 200_000)
     assert outer_bag_count(rows) == bags
 
 
@@ -83,5 +84,5 @@ def test_training_records_the_bags_and_scores_add_up(data):
     scored = model.score(leads.head(50), ix, reasons=False)
     pts = model.points(leads.head(50), ix)
     np.testing.assert_allclose(scored["base_score"] + pts.sum(axis=1), scored["score"], atol=1e-9)
-    # the default (no outer_bags) follows the data-size rule: 1,200 leads -> 8 bags
-    assert TrainingConfig().outer_bags is None and outer_bag_count(len(leads)) == 8
+    # the default (no outer_bags) follows the data-size rule: 1,200 leads -> 14 bags
+    assert TrainingConfig().outer_bags is None and outer_bag_count(len(leads)) == 14

@@ -14,7 +14,7 @@ Procedure (all seeded by ``TrainingConfig.seed``):
    (out-of-fold target encoding) and the boosted GA²M (``gam.py``: one feature
    per tree plus ``interaction_pairs`` feature pairs screened on that fold's
    training rows); yields out-of-fold scores. With outer bags (``outer_bags``,
-   by default ``gam.outer_bag_count``: 8 up to 25,000 leads) the GA²M is the
+   by default ``gam.outer_bag_count``: 14 up to 14,285 leads) the GA²M is the
    average of several, each early-stopped on its own left-out rows, so the
    fold's held-out rows are never used for stopping and no round count is
    carried over; with one bag, each fold early-stops on its held-out rows and
@@ -88,7 +88,7 @@ class TrainingConfig:
     # GA²M: up to this many screened feature pairs get a 2-D term (gam.py); several values = chosen by the
     # out-of-fold ROC AUC of the CV on the training data (the first one above cv_max_rows, where there is no CV)
     interaction_pairs: int | tuple[int, ...] = (8, 16)
-    # outer bags averaged into one GA²M (gam.py); None = by data size (gam.outer_bag_count: 8 up to 25,000 leads)
+    # outer bags averaged into one GA²M (gam.py); None = by data size (gam.outer_bag_count: 14 up to 14,285)
     outer_bags: int | None = None
     class_weight: str | None = None  # None, "auto" (sqrt re-weighting below 20 % positives) or "balanced"
     calibration: str = "auto"  # "auto", "sigmoid" or "isotonic"
