@@ -30,27 +30,17 @@ from leadscore.leads.models import Lead
 from leadscore.registry.tasks import run_training_job
 from leadscore.scoring.models import Score
 from tests.api.helpers import seed_history
+from tests.support.broker import BROKER, broker_answers, waiting
 
-BROKER = os.environ.get("LEADSCORE_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
 LEADS = 300
 
 pytestmark = [pytest.mark.slow, pytest.mark.parametrize("backend", ["postgresql"], indirect=True)]
 
 
-def _broker_answers() -> bool:
-    import pika
-
-    try:
-        pika.BlockingConnection(pika.URLParameters(BROKER)).close()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture
 def world(fresh_database):
     """A database with a champion, settings and environment for worker processes on a private queue."""
-    if not _broker_answers():
+    if not broker_answers():
         pytest.skip("RabbitMQ is not reachable")
     queue = f"leadscore.durability.{uuid.uuid4().hex[:8]}"
     settings = fresh_database.model_copy(update={"broker_url": BROKER, "queue_name": queue,
@@ -104,16 +94,6 @@ def _undispatched(runtime: Runtime) -> int:
                               .where(OutboxMessage.dispatched_at.is_(None))) or 0
 
 
-def _queued_messages(queue: str) -> int:
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    try:
-        return connection.channel().queue_declare(queue=queue, durable=True, passive=True).method.message_count
-    finally:
-        connection.close()
-
-
 def _wait(predicate, timeout: float, what: str) -> None:  # noqa: ANN001
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -152,7 +132,7 @@ def test_a_worker_killed_mid_batch_loses_no_event(world, tmp_path):
         second = _worker(world.env, log)
         try:
             _wait(lambda: _scored(runtime, lead_ids) == LEADS and _undispatched(runtime) == 0
-                  and _queued_messages(world.queue) == 0, 180, "every lead to be scored after the restart")
+                  and waiting(world.queue) == 0, 180, "every lead to be scored after the restart")
         finally:
             _stop(second)
     with session_scope(runtime.sessions, write=False) as session:

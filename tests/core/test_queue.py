@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,8 +13,7 @@ from leadscore.core.outbox import OutboxMessage
 from leadscore.core.queue import InProcessQueue, TaskRegistry, deferred_queue, dispatch_outbox
 from leadscore.core.rabbitmq import RabbitMQQueue, consume_batches, consume_rabbitmq
 from leadscore.core.runtime import Runtime
-
-BROKER = os.environ.get("LEADSCORE_TEST_BROKER_URL", "amqp://guest:guest@127.0.0.1:5672/")
+from tests.support.broker import BROKER, broker_answers, waiting
 
 
 @pytest.fixture
@@ -25,20 +23,10 @@ def runtime(fresh_database):
     runtime.close()
 
 
-def _broker_answers() -> bool:
-    import pika
-
-    try:
-        pika.BlockingConnection(pika.URLParameters(BROKER)).close()
-        return True
-    except Exception:
-        return False
-
-
 @pytest.fixture
 def broker_queue() -> Iterator[str]:
     """A fresh queue name on the test broker; it and its deferred twin are deleted afterwards."""
-    if not _broker_answers():
+    if not broker_answers():
         pytest.skip("RabbitMQ is not reachable")
     import pika
 
@@ -49,17 +37,6 @@ def broker_queue() -> Iterator[str]:
     channel.queue_delete(queue)
     channel.queue_delete(deferred_queue(queue))
     connection.close()
-
-
-def _waiting(queue: str) -> int:
-    """Messages waiting in ``queue`` (delivered but unacknowledged ones not counted)."""
-    import pika
-
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    try:
-        return connection.channel().queue_declare(queue=queue, durable=True, passive=True).method.message_count
-    finally:
-        connection.close()
 
 
 def test_outbox_rows_are_sent_once_after_commit(runtime):
@@ -236,7 +213,7 @@ def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(
     publisher = RabbitMQQueue(BROKER, queue=queue)
     assert dispatch_outbox(runtime.sessions, publisher) == 22
     publisher.close()
-    assert _waiting(queue) == 1 and _waiting(deferred_queue(queue)) == 21
+    assert waiting(queue) == 1 and waiting(deferred_queue(queue)) == 21
     stop = threading.Event()
     worker = threading.Thread(target=consume_batches, args=(BROKER, registry),
                               kwargs={"stop": stop, "queue": deferred_queue(queue), "gather_seconds": 0.2})
@@ -248,7 +225,7 @@ def test_rabbitmq_deferrable_work_goes_to_its_own_queue_and_is_taken_in_batches(
     # one: the other 20 went through, only the bad one is left (requeued, unacknowledged).
     assert calls[0] == 21 and set(calls[1:]) == {1}
     assert sorted(n for batch in batches for n in batch) == [n for n in range(1, 22) if n != 13]
-    assert _waiting(deferred_queue(queue)) == 1
+    assert waiting(deferred_queue(queue)) == 1
 
 
 def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowledged_once(broker_queue):
@@ -292,7 +269,7 @@ def test_a_handler_longer_than_the_heartbeat_keeps_the_connection_and_is_acknowl
         stop.set()
         worker.join(10)
     assert failures == [] and calls == [1, 2]
-    assert _waiting(queue) == 0
+    assert waiting(queue) == 0
 
 
 def test_rabbitmq_batches_of_a_lingering_topic_wait_out_the_linger_in_a_stream(broker_queue):
