@@ -15,22 +15,10 @@ rows at or after ``as_of`` are dropped before anything is computed.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import numpy as np
 
 from .interaction_inputs import InteractionArrays, InteractionPlan
-from .schema import DAY_NS, HOUR_NS, NAT, WITHIN_HALF_A_DAY, FeatureSpec, safe_name
-
-
-class Count(NamedTuple):
-    """A counted phrase: ``many`` holds the ``{value:...}`` field; ``one`` and ``zero`` are the sentences
-    for values shown as 1 and 0 ("Viewed 0 listings", "Viewed 1 listings" read badly to an agent);
-    "" keeps ``many``."""
-
-    many: str
-    one: str
-    zero: str
+from .schema import DAY_NS, HOUR_NS, NAT, Count, FeatureSpec, days_ago, safe_name
 
 
 # Plain-language verb phrase per known interaction type.
@@ -50,10 +38,6 @@ TYPE_PHRASES: dict[str, Count] = {
 }
 TYPE_WINDOWS = (7, 30, 90)
 DISTINCT_WINDOWS = (7, 30, 90)
-
-
-def days_ago(subject: str) -> Count:
-    return Count(f"{subject} {{value:.0f}} days ago", f"{subject} 1 day ago", f"{subject} {WITHIN_HALF_A_DAY}")
 
 
 def interaction_specs(plan: InteractionPlan) -> list[FeatureSpec]:

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -51,6 +52,28 @@ LEAD_FIELDS: dict[str, tuple[str, str]] = {
     "consent_phone": ("boolean", "Consented to phone calls"),
 }
 
+
+class Count(NamedTuple):
+    """A counted phrase: ``many`` holds the ``{value:...}`` field; ``one`` and ``zero`` are the sentences
+    for values shown as 1 and 0 ("Viewed 0 listings", "Viewed 1 listings" read badly to an agent);
+    "" keeps ``many``."""
+
+    many: str
+    one: str
+    zero: str
+
+
+# A value shown as "0 days" by {value:.0f} (half to even) is anywhere in the last 12 hours: not
+# necessarily today, so the sentence says only what the number does.
+WITHIN_HALF_A_DAY = "within the last 12 hours"
+
+
+def days_ago(subject: str) -> Count:
+    """"<subject> N days ago", with its one- and zero-day sentences."""
+    return Count(f"{subject} {{value:.0f}} days ago", f"{subject} 1 day ago", f"{subject} {WITHIN_HALF_A_DAY}")
+
+
+_CREATED = days_ago("Lead was created")
 # Hand-written sentences for the typed fields ({value} is the feature value).
 FIELD_SENTENCES: dict[str, tuple[str, str]] = {
     # name: (sentence with value, sentence when missing)
@@ -60,18 +83,15 @@ FIELD_SENTENCES: dict[str, tuple[str, str]] = {
     "timeline_months": ("Plans to buy within {value:.0f} months", "No buying timeline given"),
     "latitude": ("Searching at latitude {value:.2f}", "No search location given"),
     "longitude": ("Searching at longitude {value:.2f}", "No search location given"),
-    "lead_age_days": ("Lead was created {value:.0f} days ago", "Lead creation date unknown"),
+    "lead_age_days": (_CREATED.many, "Lead creation date unknown"),
     "created_dow": ("Lead arrived on a {dow}", "Lead creation day unknown"),
     "created_hour": ("Lead arrived at {value:.0f}:00 (UTC)", "Lead creation time unknown"),
 }
-# A value shown as "0 days" by {value:.0f} (half to even) is anywhere in the last 12 hours: not
-# necessarily today, so the sentence says only what the number does.
-WITHIN_HALF_A_DAY = "within the last 12 hours"
 # name: (sentence when the value shows as 0, as 1) for the counts above (see FeatureSpec.zero_template)
 FIELD_COUNTS: dict[str, tuple[str, str]] = {
     "bedrooms": ("Wants a studio (no bedrooms)", "Wants 1 bedroom"),
     "timeline_months": ("Plans to buy right away", "Plans to buy within 1 month"),
-    "lead_age_days": (f"Lead was created {WITHIN_HALF_A_DAY}", "Lead was created 1 day ago"),
+    "lead_age_days": (_CREATED.zero, _CREATED.one),
 }
 BOOLEAN_SENTENCES: dict[str, tuple[str, str]] = {
     "pre_approved": ("Pre-approved for a mortgage", "Not pre-approved for a mortgage"),

@@ -23,11 +23,11 @@ from .schema import (
     HOUR_NS,
     LEAD_FIELDS,
     NAT,
-    WITHIN_HALF_A_DAY,
     ColumnPlan,
     FeatureSpec,
     column_ns,
     column_numbers,
+    days_ago,
     label_for,
     map_unique,
     object_values,
@@ -157,9 +157,9 @@ def plan_features(plan: ColumnPlan) -> list[FeatureSpec]:
             if plan.with_hour:
                 specs.append(FeatureSpec("created_hour", "numeric", *FIELD_SENTENCES["created_hour"], source=c))
             return specs
-        specs = [FeatureSpec(f"{name}_days_ago", "numeric", f"{label} was {{value:.0f}} days ago",
-                             f"{label} is not known yet", source=c, zero_template=f"{label} was {WITHIN_HALF_A_DAY}",
-                             one_template=f"{label} was 1 day ago"),
+        ago = days_ago(f"{label} was")
+        specs = [FeatureSpec(f"{name}_days_ago", "numeric", ago.many, f"{label} is not known yet", source=c,
+                             zero_template=ago.zero, one_template=ago.one),
                  FeatureSpec(f"{name}_dow", "numeric", f"{label} fell on a {{dow}}", f"{label} is not known yet",
                              source=c)]
         if plan.with_hour:
