@@ -14,6 +14,7 @@ A pass and the single-lead path compute the same features, points and reasons
 (ml.features' contract; tests compare both here too). A batch that fails is
 retried request by request, so one bad request only fails itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -44,17 +45,22 @@ ONLINE_BELOW = 3
 
 
 def score_requests(requests: list[ScoreRequest], model: Any, now: Any = None) -> list[list[dict[str, Any]]]:
-    """Score every lead of ``requests`` with ``model`` in one pass; results per request, in order.
+    """Score every lead of ``requests`` with ``model``; results per request, in order.
 
-    ``score_records``: no DataFrames. A pass costs a few numpy calls per feature column
-    whatever the number of leads, so one lead costs about what ``score_one`` costs and each
-    further lead little (frames cost more to build than the scoring they fed).
+    Fewer than ``ONLINE_BELOW`` leads one by one (``online``), more in one pass (``in_one_pass``).
     """
     now = naive_utc(now or utcnow())
     if sum(len(request.leads) for request in requests) < ONLINE_BELOW:
         results = online(requests, model, now)
-        metrics.scores_computed(sum(len(r) for r in results))
-        return results
+    else:
+        results = in_one_pass(requests, model, now)
+    metrics.scores_computed(sum(len(r) for r in results))
+    return results
+
+
+def in_one_pass(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict[str, Any]]]:
+    """Every lead at once (``score_records``: no DataFrames). A pass costs a few numpy calls per
+    feature column whatever the number of leads, so each lead beyond the first costs little."""
     records: list[dict[str, Any]] = []
     interactions: list[dict[str, Any]] = []
     owners: list[int] = []
@@ -79,7 +85,6 @@ def score_requests(requests: list[ScoreRequest], model: Any, now: Any = None) ->
                                float(base[row]), positive[row], negative[row]))
             row += 1
         results.append(out)
-    metrics.scores_computed(row)
     return results
 
 
