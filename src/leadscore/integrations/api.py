@@ -22,13 +22,13 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from leadscore.core.database import session_scope
 from leadscore.core.deps import RuntimeDep, SessionDep
 from leadscore.core.problems import Conflict, NotFound, Problem
+from leadscore.core.routes import hand_to_thread
 from leadscore.core.routes import router as api_router
 from leadscore.core.security import Principal, ReadKey, WriteKey
 from leadscore.core.security.schemas import ProblemDetail
 from leadscore.integrations import jobs
 from leadscore.integrations.models import BulkJob
 from leadscore.integrations.schemas import DATASET_PATTERN, OPTION_MODELS
-from leadscore.core.routes import hand_to_thread
 
 router = api_router(prefix="/bulk", tags=["bulk"])
 

@@ -13,6 +13,7 @@ from leadscore.core.database import session_scope
 from leadscore.core.deps import ServicesDep, SessionDep
 from leadscore.core.params import LeadId
 from leadscore.core.problems import NotFound, Problem
+from leadscore.core.routes import hand_to_thread
 from leadscore.core.routes import router as api_router
 from leadscore.core.security import ReadKey, ScoreKey
 from leadscore.leads import service as leads
@@ -20,7 +21,6 @@ from leadscore.scoring import service, stateless
 from leadscore.scoring.fast_read import MISSED
 from leadscore.scoring.schemas import ScoreHistoryItem, ScoreRead, ScoreRequest, ScoreResponse
 from leadscore.scoring.tasks import cache_key, model_cache
-from leadscore.core.routes import hand_to_thread
 
 if TYPE_CHECKING:
     from leadscore.core.services import Services

@@ -25,10 +25,10 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from leadscore.core.problems import Problem
+from leadscore.core.routes import hand_to_thread
 from leadscore.core.security.auth import CONTEXT_KEY, presented_key
 from leadscore.scoring.fast_read import admit, route_of, send_body
 from leadscore.scoring.schemas import ScoreRequest
-from leadscore.core.routes import hand_to_thread
 
 PATH = "/v1/score"
 

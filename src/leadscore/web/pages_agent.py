@@ -15,6 +15,7 @@ from sqlalchemy import select
 
 from leadscore.agents.models import Agent
 from leadscore.core.deps import SessionDep
+from leadscore.core.routes import hand_to_thread
 from leadscore.core.routes import router as api_router
 from leadscore.insights import service as insights
 from leadscore.leads.models import INTENTS, LEAD_STATUSES
@@ -23,7 +24,6 @@ from leadscore.web.api import render
 from leadscore.web.auth import CsrfUserDep, PageError, UserDep
 from leadscore.web.charts import score_history_chart
 from leadscore.web.schemas import GRADES, QUEUE_COLUMNS, SORT_LABELS
-from leadscore.core.routes import hand_to_thread
 
 router = api_router(include_in_schema=False)
 

@@ -27,10 +27,9 @@ from sqlalchemy.orm import Session, aliased
 
 from leadscore.core import outbox
 from leadscore.core.config import Settings
-from leadscore.webhooks.models import UNFINISHED, WebhookDelivery, WebhookSubscription
 from leadscore.webhooks import targets
+from leadscore.webhooks.models import UNFINISHED, WebhookDelivery, WebhookSubscription
 from leadscore.webhooks.signing import build_body, retry_delay, signed_headers
-from leadscore.webhooks.targets import Network
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +168,7 @@ def claim(session: Session, delivery_id: int, *, settings: Settings, now: dateti
 
 
 def send(client: httpx.Client, attempt: Attempt, *, timeout: float, now: datetime,
-         allowed: Sequence[Network]) -> Outcome:
+         allowed: Sequence[targets.Network]) -> Outcome:
     """POST the signed body; never raises for network or HTTP errors.
 
     Only to an allowed address (``targets``): checked before connecting, and the peer
