@@ -73,7 +73,7 @@ def check_url(url: str, allowed: Sequence[Network]) -> None:
     except (OSError, UnicodeError):
         return
     for *_, sockaddr in infos:
-        address = ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
+        address = _socket_address(sockaddr)
         kind = refusal(address, allowed)
         if kind is not None:
             raise _refused(host, f"it resolves to {address}, {kind}")
@@ -83,7 +83,12 @@ def check_peer(host: str, peer: object, allowed: Sequence[Network]) -> None:
     """Raise TargetRefused if the connected peer (a socket address) is refused."""
     if not isinstance(peer, tuple) or not peer:
         return  # not a TCP connection (a test transport): nothing to check
-    address = ipaddress.ip_address(str(peer[0]).split("%")[0])
+    address = _socket_address(peer)
     kind = refusal(address, allowed)
     if kind is not None:
         raise _refused(host, f"the connection reached {address}, {kind}")
+
+
+def _socket_address(sockaddr: tuple) -> Address:
+    """The IP address of a socket address tuple (an IPv6 scope id such as ``%eth0`` dropped)."""
+    return ipaddress.ip_address(str(sockaddr[0]).split("%")[0])
