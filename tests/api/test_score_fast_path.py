@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -126,3 +127,37 @@ def test_the_route_still_documents_the_body(api):
     operation = api.client.get("/openapi.json").json()["paths"]["/v1/score"]["post"]
     schema = operation["requestBody"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/ScoreRequest"}
+
+
+def test_bodies_only_json_loads_reads_go_to_the_route(api, champion, answered):
+    c = api.client
+    expected = c.post("/v1/score", json=BODY, headers=api.score)
+    answered.clear()
+    plain = json.dumps(BODY)
+    for body in (b"\xef\xbb\xbf" + plain.encode(), plain.encode("utf-16")):
+        answer = c.post("/v1/score", content=body, headers={**api.score, "content-type": "application/json"})
+        assert answer.status_code == 200 and answer.content == expected.content
+    assert answered == [False, False]
+
+
+@pytest.mark.parametrize("body", [
+    '{"leads": [{"ref": "a", "ref": "b", "attributes": {"n": 123456789012345678901234567890, "x": 1e400}}],'
+    ' "dataset": "x", "dataset": "default"}',
+    '{"leads": [{"attributes": {"f": 0.1, "g": 1.7976931348623157e308, "h": 5e-324, "i": -0.0, "j": 12.345678901}}]}',
+    '{"leads": [{"ref": "\\u00e9\\u0000 \\ud83d\\ude00", "postcode": " 98103 ", "price_max": 1, "bedrooms": 2}]}',
+    '{"leads": [{"interactions": [{"type": "showing", "occurred_at": "2026-01-12 10:00:00.5-05:30"}]}]}',
+    '{"leads": [{"bedrooms": 1.0}]}', '{"leads": [{"ref": "\\ud800"}]}', '{"leads": [{"ref": "a"}]} x',
+    '{"leads": [{"created_at": 1700000000}]}', '{"leads": [{"attributes": {"a": NaN}}]}',
+])
+def test_validate_json_reads_what_it_accepts_as_fastapi_does(body):
+    from pydantic import TypeAdapter, ValidationError
+
+    from leadscore.scoring.schemas import ScoreRequest
+
+    adapter = TypeAdapter(ScoreRequest)
+    try:
+        ours = adapter.validate_json(body.encode()).model_dump()
+    except ValidationError:
+        return  # the route decides
+    fastapis = adapter.validate_python(json.loads(body.encode())).model_dump()
+    assert repr(ours) == repr(fastapis)  # repr: NaN is not equal to itself

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, with_config
+from typing_extensions import NotRequired, TypedDict
 
 from leadscore.core.types import DatasetName, IsoDateTime, StrictInteger, StrictNumber
 from leadscore.leads.schemas import LeadFields
@@ -51,16 +52,17 @@ class ScoreHistoryItem(BaseModel):
     model_version_id: int | None
 
 
-class InteractionInput(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    type: str = Field(min_length=1, max_length=50)
+# A TypedDict, not a model: a request carries up to 2,000 of these, and validating into plain
+# dicts (what the features read) costs half as much as building model instances.
+@with_config(ConfigDict(extra="forbid"))
+class InteractionInput(TypedDict):
+    type: Annotated[str, Field(min_length=1, max_length=50)]
     occurred_at: IsoDateTime
-    channel: str | None = Field(None, max_length=50)
-    direction: str | None = Field(None, pattern="^(inbound|outbound)$")
-    listing_price: StrictNumber | None = Field(None, ge=0, le=1e10)
-    listing_postcode: str | None = Field(None, max_length=20)
-    listing_bedrooms: StrictInteger | None = Field(None, ge=0, le=100)
+    channel: NotRequired[Annotated[str | None, Field(max_length=50)]]
+    direction: NotRequired[Annotated[str | None, Field(pattern="^(inbound|outbound)$")]]
+    listing_price: NotRequired[Annotated[StrictNumber | None, Field(ge=0, le=1e10)]]
+    listing_postcode: NotRequired[Annotated[str | None, Field(max_length=20)]]
+    listing_bedrooms: NotRequired[Annotated[StrictInteger | None, Field(ge=0, le=100)]]
 
 
 class ScoreRequestLead(LeadFields):

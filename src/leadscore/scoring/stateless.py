@@ -69,9 +69,9 @@ def in_one_pass(requests: list[ScoreRequest], model: Any, now: Any) -> list[list
             row = len(records)
             records.append(_record(item))
             happened = item.interactions
-            # The validated fields as they are (read, not changed): model_dump, or a copy with naive
-            # times, cost more than scoring them; aware UTC times are what the features convert fastest.
-            interactions.extend(i.__dict__ for i in happened)
+            # The validated dicts as they are (read, not changed): a copy with naive times would
+            # cost more than scoring them; aware UTC times are what the features convert fastest.
+            interactions.extend(happened)
             owners.extend([row] * len(happened))
     scored = model.score_records(records, interactions, owners, as_of=now)
     probability, score, grade, base = (scored[name] for name in ("probability", "score", "grade", "base_score"))
@@ -94,7 +94,7 @@ def online(requests: list[ScoreRequest], model: Any, now: Any) -> list[list[dict
     for request in requests:
         out = []
         for item in request.leads:
-            r = model.score_one(_record(item), [i.__dict__ for i in item.interactions], as_of=now)
+            r = model.score_one(_record(item), item.interactions, as_of=now)
             out.append(_result(item.ref, r.probability, round(r.score), r.grade, r.base_score, r.top_positive,
                                r.top_negative))
         results.append(out)
