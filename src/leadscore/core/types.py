@@ -7,6 +7,7 @@ a client sending those has a bug, and the schema promises booleans and ISO
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -29,23 +30,14 @@ def _iso_only(value: Any) -> Any:
     return value
 
 
-def _common_shape(value: str) -> bool:
-    """``YYYY-MM-DD[T ]HH:MM``, optional ``:SS`` and then a fraction, then ``Z``, ``±HH:MM``,
-    ``±HHMM`` or nothing, in ASCII: the forms ``datetime.fromisoformat`` and pydantic read as the
-    same instant. (They disagree elsewhere: ``+02`` or ``+02:00:30`` offsets, ``T10``, ``T1000``
-    or ``HH:MM.f`` times, basic and week dates, which fromisoformat takes and pydantic refuses.)"""
-    if len(value) < 16 or not value.isascii() or value[4] != "-" or value[7] != "-" or value[10] not in "Tt " \
-            or value[13] != ":":
-        return False
-    if value[-1] in "Zz":
-        end = len(value) - 1
-    else:
-        end = max(value.rfind("+"), value.rfind("-", 16))
-        if end < 0:
-            end = len(value)
-        elif len(value) - end not in (5, 6) or value[-2] > "5":  # fromisoformat takes +00:60
-            return False
-    return end == 16 or (end >= 19 and value[16] == ":" and (end == 19 or (end > 20 and value[19] in ".,")))
+# ``YYYY-MM-DD[T ]HH:MM``, optional ``:SS`` and then a fraction, then ``Z``, ``±HH:MM``, ``±HHMM``
+# or nothing, in ASCII digits: the forms ``datetime.fromisoformat`` and pydantic read as the same
+# instant. (They disagree elsewhere: ``+02``, ``+00:60`` or ``+02:00:30`` offsets, ``T10``,
+# ``T1000`` or ``HH:MM.f`` times, basic and week dates, which fromisoformat takes and pydantic
+# refuses.) A regular expression: half the cost of the same checks in Python.
+_common_shape = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:?[0-5][0-9])?"
+).fullmatch
 
 
 def _to_utc(value: datetime) -> datetime:

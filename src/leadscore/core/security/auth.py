@@ -229,9 +229,7 @@ class Guard:
         return found
 
     async def limit(self, principal: Principal) -> RateDecision:
-        if isinstance(self.limiter, AsyncRateLimiter):  # network round trips: awaited, not blocking
-            return await self.limiter.ahit(principal.prefix, principal.rate_limit)
-        return self.limiter.hit(principal.prefix, principal.rate_limit)
+        return await self.limiter.ahit(principal.prefix, principal.rate_limit)
 
 
 def get_guard(request: Request) -> Guard:
