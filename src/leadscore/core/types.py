@@ -7,7 +7,6 @@ a client sending those has a bug, and the schema promises booleans and ISO
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -15,29 +14,39 @@ from pydantic import AfterValidator, BeforeValidator, Strict, StringConstraints
 
 
 def _iso_only(value: Any) -> Any:
-    if value.__class__ is str and _common_shape(value):
-        # Parsed here, at a third of the cost: pydantic's own parse yields its TzInfo, on which
-        # the UTC conversion below (astimezone) costs more than the parse; ISO strings in this
-        # shape read alike in both parsers (tests compare them on generated strings). Anything
-        # else, and any failure, goes the ordinary way, with pydantic's own errors.
-        try:
-            parsed = datetime.fromisoformat(value)
-            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-        except (ValueError, OverflowError):
-            return value
+    if value.__class__ is str and value.isascii():
+        with_offset = _COMMON_SHAPES.get(value.encode().translate(_DIGITS))
+        if with_offset is not None and (not with_offset or value[-2] <= "5"):  # fromisoformat takes +00:60
+            # Parsed here, at a third of the cost: pydantic's own parse yields its TzInfo, on
+            # which the UTC conversion below (astimezone) costs more than the parse; strings of
+            # these shapes read alike in both parsers (tests compare them on generated strings).
+            # Anything else, and any failure, goes the ordinary way, with pydantic's own errors.
+            try:
+                parsed = datetime.fromisoformat(value)
+                return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+            except (ValueError, OverflowError):
+                return value
     if isinstance(value, (int, float)) or (isinstance(value, str) and value.strip().lstrip("-").replace(".", "", 1).isdigit()):
         raise ValueError("must be an ISO 8601 date-time string, e.g. 2026-11-20T18:42:00Z")
     return value
 
 
-# ``YYYY-MM-DD[T ]HH:MM``, optional ``:SS`` and then a fraction, then ``Z``, ``±HH:MM``, ``±HHMM``
-# or nothing, in ASCII digits: the forms ``datetime.fromisoformat`` and pydantic read as the same
-# instant. (They disagree elsewhere: ``+02``, ``+00:60`` or ``+02:00:30`` offsets, ``T10``,
-# ``T1000`` or ``HH:MM.f`` times, basic and week dates, which fromisoformat takes and pydantic
-# refuses.) A regular expression: half the cost of the same checks in Python.
-_common_shape = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:[.,][0-9]+)?)?(?:[Zz]|[+-][0-9]{2}:?[0-5][0-9])?"
-).fullmatch
+def _common_shapes() -> dict[bytes, bool]:
+    """``YYYY-MM-DD[T ]HH:MM``, optional ``:SS`` and then a fraction of up to 9 digits, then
+    ``Z``, ``±HH:MM``, ``±HHMM`` or nothing, with every digit written 0; True where an offset
+    ends it. These are the forms ``datetime.fromisoformat`` and pydantic read as the same instant.
+    (They disagree elsewhere: ``+02``, ``+00:60`` or ``+02:00:30`` offsets, ``T10``, ``T1000`` or
+    ``HH:MM.f`` times, basic and week dates, which fromisoformat takes and pydantic refuses.)
+    Why a table: a string's shape is one C-level translate and a lookup, a quarter of the cost of
+    the same test as a regular expression."""
+    times = ["00:00", "00:00:00"] + [f"00:00:00{mark}{'0' * n}" for mark in ".," for n in range(1, 10)]
+    offsets = {"": False, "Z": False, "z": False, "+00:00": True, "-00:00": True, "+0000": True, "-0000": True}
+    return {f"0000-00-00{sep}{time}{offset}".encode(): ends for sep in "Tt " for time in times
+            for offset, ends in offsets.items()}
+
+
+_COMMON_SHAPES = _common_shapes()
+_DIGITS = bytes.maketrans(b"0123456789", b"0000000000")
 
 
 def _to_utc(value: datetime) -> datetime:
