@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,7 +11,7 @@ from sqlalchemy import text
 
 from leadscore import __version__
 from leadscore.core import gc_tuning, metrics, problems, security
-from leadscore.core.config import Settings
+from leadscore.core.config import Settings, load_settings
 from leadscore.core.deps import RuntimeDep
 from leadscore.core.services import Services
 from leadscore.web import api as web
@@ -71,7 +72,9 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             else:
                 active.dispatcher.stop()
 
+    settings = settings or (services.settings if services is not None else load_settings())
     app = FastAPI(
+        **_telemetry(settings),
         title="leadscore API",
         version=__version__,
         description=API_DESCRIPTION,
@@ -97,6 +100,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         app.include_router(router, prefix="/v1")
     web.mount(app)  # the web UI at / (pages, static files, HTML error pages)
     return app
+
+
+def _telemetry(settings: Settings) -> dict[str, object]:
+    """FastAPI's own OpenTelemetry switches (FastAPI 0.16x and later), off unless asked for."""
+    if settings.opentelemetry or "telemetry" not in inspect.signature(FastAPI.__init__).parameters:
+        return {}
+    return {"telemetry": {"tracing": False, "metrics": False, "logs": False}}
 
 
 def create_served_app() -> FastAPI:
