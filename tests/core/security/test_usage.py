@@ -90,3 +90,13 @@ def test_usage_of_other_keys_needs_admin(client, issue_key):
 def test_status_classes():
     statuses = (101, 200, 302, 404, 429, 500, 999)
     assert [status_class(s) for s in statuses] == ["1xx", "2xx", "3xx", "4xx", "4xx", "5xx", "5xx"]
+
+
+def test_requests_count_on_the_utc_day_they_happen(runtime, monkeypatch):
+    recorder = UsageRecorder(runtime.sessions)
+    midnight = datetime(2026, 11, 28, tzinfo=UTC).timestamp()
+    for at in (midnight - 0.5, midnight - 0.001, midnight, midnight + 86399.9, midnight + 86400):
+        monkeypatch.setattr("leadscore.core.security.usage.time.time", lambda at=at: at)
+        recorder.record(7, "GET /v1/x", 200)
+    days = Counter({day.isoformat(): n for (_, day, _, _), n in recorder.pending(7).items()})
+    assert days == Counter({"2026-11-27": 2, "2026-11-28": 2, "2026-11-29": 1})

@@ -39,7 +39,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
@@ -154,6 +154,10 @@ class Guard:
         self.limiter = AsyncRateLimiter(settings.redis_url) if settings.redis_url else RateLimiter(None)
         self.usage = UsageRecorder(sessions, interval=settings.usage_flush_seconds)
         self._loading: dict[str, asyncio.Future[Principal | str]] = {}  # key lookups in flight
+        # The HMAC of each key presented lately: computing it was a twentieth of a cached-score
+        # request. It holds presented keys in memory as the key cache's validity does, in this
+        # process only, and never for a key refused as malformed (split_key first).
+        self._hash = lru_cache(maxsize=CACHE_MAX_ENTRIES)(partial(hash_key, self.pepper))
 
     @classmethod
     def open(cls, settings: Settings, sessions: sessionmaker[Session]) -> Guard:
@@ -186,7 +190,7 @@ class Guard:
         prefix = split_key(key)
         if prefix is None:
             raise _unauthorized("the API key is malformed: expected ls_<prefix>_<secret>")
-        key_hash = hash_key(self.pepper, key)
+        key_hash = self._hash(key)
         found = self.cache.get(key_hash)
         if found is None:
             found = await self._load_once(prefix, key_hash)
@@ -223,7 +227,7 @@ class Guard:
         which loads the key, or explains why it is refused."""
         if split_key(key) is None:
             return None
-        found = self.cache.get(hash_key(self.pepper, key))
+        found = self.cache.get(self._hash(key))
         if not isinstance(found, Principal) or found.expired():
             return None
         return found

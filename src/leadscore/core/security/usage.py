@@ -51,12 +51,16 @@ class UsageRecorder:
         self._flush_lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._day: date | None = None
+        self._day_ends = 0.0  # POSIX time at which self._day's UTC day ends
 
     def record(self, key_id: int, route: str, status: int) -> None:
         now = time.time()
-        day = datetime.fromtimestamp(now, UTC).date()
         with self._lock:
-            self._counts[(key_id, day, route[:200], status_class(status))] += 1
+            if now >= self._day_ends:  # the UTC day, worked out once a day instead of per request
+                self._day = datetime.fromtimestamp(now, UTC).date()
+                self._day_ends = (now // 86400 + 1) * 86400
+            self._counts[(key_id, self._day, route[:200], status_class(status))] += 1
             self._last_used[key_id] = now
 
     def pending(self, key_id: int) -> Counter[UsageKey]:
