@@ -168,8 +168,11 @@ def arrays_from_dicts(rows: Sequence[Mapping], plan: InteractionPlan, na: frozen
 
     def numbers(key: str) -> list:
         values = [r.get(key) for r in rows]
-        if _FLOAT.issuperset(map(type, values)):
+        classes = set(map(type, values))
+        if _FLOAT.issuperset(classes):
             return values
+        if _FLOAT_NONE.issuperset(classes):  # a field most interactions leave out: to_number(None) is NaN
+            return [math.nan if v is None else v for v in values]
         return [v if v.__class__ is float else to_number(v, na) for v in values]
 
     m = len(rows)
@@ -191,6 +194,7 @@ _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _FLOAT = frozenset({float})
+_FLOAT_NONE = frozenset({float, type(None)})
 
 
 def _times(values: list, na: frozenset[str]) -> list[int]:
