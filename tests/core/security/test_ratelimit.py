@@ -184,8 +184,11 @@ def test_in_process_limiter_does_not_start_a_thread_per_request(monkeypatch):
     limiter.close()
 
 
-def _burst_counts_as_single_hits(limiter: RateLimiter) -> None:
+def test_async_limiter_admits_exactly_the_limit_of_a_concurrent_burst(redis_target, namespace):
     import asyncio
+
+    redis_target.track(namespace)
+    limiter = AsyncRateLimiter(redis_target.url, key_prefix=namespace)
 
     async def burst():
         first = await asyncio.gather(*(limiter.ahit("k2", "5/minute") for _ in range(8)))
@@ -200,19 +203,10 @@ def _burst_counts_as_single_hits(limiter: RateLimiter) -> None:
         assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0, 0]
         assert all(int(d.headers()["Retry-After"]) >= 1 for d in decisions[5:])
         assert [d.remaining for d in other] == [4, 3, 2]  # another key, its own allowance
-        assert not limiter.hit("k2", "5/minute").allowed  # and the storage holds the count
+        assert not limiter.hit("k2", "5/minute").allowed  # and Redis holds the count
         assert limiter._hits.batches == 2
     finally:
         limiter.close()
-
-
-def test_async_limiter_admits_exactly_the_limit_of_a_concurrent_burst(redis_target, namespace):
-    redis_target.track(namespace)
-    _burst_counts_as_single_hits(AsyncRateLimiter(redis_target.url, key_prefix=namespace))
-
-
-def test_in_process_limiter_counts_a_concurrent_burst_together():
-    _burst_counts_as_single_hits(RateLimiter(None))
 
 
 def test_a_refusal_never_says_it_resets_now():

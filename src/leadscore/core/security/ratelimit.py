@@ -26,12 +26,12 @@ the structured ``RateLimit-Policy: "default";q=600;w=60`` and
 ``RateLimit: "default";r=599;t=0`` of the later drafts. A refused request is a
 429 problem with ``Retry-After`` in whole seconds (at least 1).
 
-The API calls ``ahit``: the hits of one key waiting at the same moment are
-counted as one hit of that cost (``core.coalesce``), two storage calls per
-batch, not per request. On Redis that is ``AsyncRateLimiter`` (``limits.aio``
-over redis-py's asyncio client), so its round trips wait on the event loop
-instead of holding a thread-pool slot; in process, two locked ``limits`` calls.
-``hit`` is the same policy for synchronous callers.
+The API uses ``AsyncRateLimiter`` (``limits.aio`` over redis-py's asyncio
+client) when the storage is Redis, so its round trips wait on the event loop
+instead of holding a thread-pool slot, and the hits of one key waiting at the
+same moment are counted as one hit of that cost (``core.coalesce``: two round
+trips per batch, not per request); ``RateLimiter`` is the same policy for
+synchronous callers.
 
 If Redis is unreachable the limiter fails open (the request passes and a
 warning is logged once a minute): an outage of the counter store should not
@@ -141,7 +141,6 @@ class RateLimiter:
         self.storage = storage_from_string(uri, **options) if self.shared else QuietMemoryStorage()
         self.strategy = SlidingWindowCounterRateLimiter(self.storage)
         self._warned_at = 0.0
-        self._hits: Coalescer[tuple[str, str], RateDecision] = Coalescer(self._hit_batch)
 
     def hit(self, identity: str, rate: str) -> RateDecision:
         """Count one request for ``identity`` against ``rate`` and say whether it may pass."""
@@ -172,53 +171,6 @@ class RateLimiter:
             log.warning("rate-limit storage unavailable, not limiting: %s", exc)
         return RateDecision(True, item.amount, item.amount, 0, int(item.get_expiry()))
 
-    async def ahit(self, identity: str, rate: str) -> RateDecision:
-        """As ``hit``, for the API: the hits waiting at the same moment are counted together
-        (``core.coalesce``), one storage hit of cost n per key and batch. In process that turns
-        two locked ``limits`` calls per request (a tenth of the event loop's time on the
-        cached-score path) into two per batch; on Redis, two round trips per batch."""
-        return await self._hits.submit((identity, rate))
-
-    async def _hit_batch(self, requests: list[tuple[str, str]]) -> list[RateDecision]:
-        groups: dict[tuple[str, str], list[int]] = {}
-        for index, request in enumerate(requests):
-            groups.setdefault(request, []).append(index)
-        decided = await asyncio.gather(*(self._hit_group(identity, rate, len(indexes))
-                                         for (identity, rate), indexes in groups.items()))
-        answers: list[RateDecision] = [None] * len(requests)  # type: ignore[list-item]
-        for indexes, decisions in zip(groups.values(), decided, strict=True):
-            for index, decision in zip(indexes, decisions, strict=True):
-                answers[index] = decision
-        return answers
-
-    async def _hit_group(self, identity: str, rate: str, n: int) -> list[RateDecision]:
-        """``n`` requests of one key, in arrival order: one hit of cost ``n`` when they all fit.
-
-        The answers are what ``n`` single hits in a row would give: the i-th (from 0) sees
-        ``n - 1 - i`` more remaining than the last. When they do not all fit, none was
-        counted; the first ``remaining`` are admitted with one more hit and the rest refused.
-        """
-        item = parse_rate(rate)
-        try:
-            if await self._counted(item, identity, n):
-                stats = await self._stats(item, identity)
-                return [_decision(item, True, stats, stats.remaining + n - 1 - i) for i in range(n)]
-            stats = await self._stats(item, identity)
-            fit = min(n - 1, stats.remaining)
-            if fit > 0 and await self._counted(item, identity, fit):
-                stats = await self._stats(item, identity)
-                return ([_decision(item, True, stats, stats.remaining + fit - 1 - i) for i in range(fit)]
-                        + [_decision(item, False, stats, 0)] * (n - fit))
-        except Exception as exc:
-            return [self._fail_open(item, exc)] * n
-        return [_decision(item, False, stats)] * n
-
-    async def _counted(self, item: RateLimitItem, identity: str, cost: int) -> bool:
-        return self.strategy.hit(item, identity, cost=cost)
-
-    async def _stats(self, item: RateLimitItem, identity: str) -> WindowStats:
-        return self.strategy.get_window_stats(item, identity)
-
     def close(self) -> None:
         timer = getattr(self.storage, "timer", None)  # MemoryStorage's expiry thread
         if timer is not None:
@@ -243,9 +195,43 @@ class AsyncRateLimiter(RateLimiter):
         self.async_storage = RedisStorage("async+" + limits_uri(redis_url), implementation="redispy",
                                           key_prefix=key_prefix, connection_pool=pool)
         self.async_strategy = AsyncSlidingWindow(self.async_storage)
+        self._hits: Coalescer[tuple[str, str], RateDecision] = Coalescer(self._hit_batch)
 
-    async def _counted(self, item: RateLimitItem, identity: str, cost: int) -> bool:
-        return await self.async_strategy.hit(item, identity, cost=cost)
+    async def ahit(self, identity: str, rate: str) -> RateDecision:
+        """As ``hit``; hits waiting at the same moment share round trips (``core.coalesce``)."""
+        return await self._hits.submit((identity, rate))
 
-    async def _stats(self, item: RateLimitItem, identity: str) -> WindowStats:
-        return await self.async_strategy.get_window_stats(item, identity)
+    async def _hit_batch(self, requests: list[tuple[str, str]]) -> list[RateDecision]:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, request in enumerate(requests):
+            groups.setdefault(request, []).append(index)
+        decided = await asyncio.gather(*(self._hit_group(identity, rate, len(indexes))
+                                         for (identity, rate), indexes in groups.items()))
+        answers: list[RateDecision] = [None] * len(requests)  # type: ignore[list-item]
+        for indexes, decisions in zip(groups.values(), decided, strict=True):
+            for index, decision in zip(indexes, decisions, strict=True):
+                answers[index] = decision
+        return answers
+
+    async def _hit_group(self, identity: str, rate: str, n: int) -> list[RateDecision]:
+        """``n`` requests of one key, in arrival order: one hit of cost ``n`` when they all fit.
+
+        The answers are what ``n`` single hits in a row would give: the i-th (from 0) sees
+        ``n - 1 - i`` more remaining than the last. When they do not all fit, none was
+        counted; the first ``remaining`` are admitted with one more hit and the rest refused.
+        """
+        item = parse_rate(rate)
+        strategy = self.async_strategy
+        try:
+            if await strategy.hit(item, identity, cost=n):
+                stats = await strategy.get_window_stats(item, identity)
+                return [_decision(item, True, stats, stats.remaining + n - 1 - i) for i in range(n)]
+            stats = await strategy.get_window_stats(item, identity)
+            fit = min(n - 1, stats.remaining)
+            if fit > 0 and await strategy.hit(item, identity, cost=fit):
+                stats = await strategy.get_window_stats(item, identity)
+                return ([_decision(item, True, stats, stats.remaining + fit - 1 - i) for i in range(fit)]
+                        + [_decision(item, False, stats, 0)] * (n - fit))
+        except Exception as exc:
+            return [self._fail_open(item, exc)] * n
+        return [_decision(item, False, stats)] * n
