@@ -14,6 +14,8 @@ from pydantic import AfterValidator, BeforeValidator, Strict, StringConstraints
 
 
 def _iso_only(value: Any) -> Any:
+    """Refuse numbers and numeric strings (epoch times); read the common ISO shapes into aware UTC
+    here; hand anything else on unchanged to pydantic's own parse."""
     if value.__class__ is str and value.isascii():
         with_offset = _COMMON_SHAPES.get(value.encode().translate(_DIGITS))
         if with_offset is not None and (not with_offset or value[-2] <= "5"):  # fromisoformat takes +00:60

@@ -8,7 +8,8 @@ machinery) cost more than that. This pure ASGI middleware, placed with
 the ordinary case itself: a JSON body that validates as ``ScoreRequest``
 exactly as FastAPI would validate it (pydantic's ``validate_json``, which reads
 every body it accepts as FastAPI's ``json.loads`` then ``validate_python``
-do), a valid key with the score scope (authenticated by the same ``Guard``), and a dataset with a champion (looked up as the route does).
+do), a valid key with the score scope (authenticated by the same ``Guard``),
+and a dataset with a champion (looked up as the route does).
 Everything else - no key or a refused one, another scope, a body FastAPI
 would refuse or read differently, no champion - goes to the FastAPI route
 with the body replayed unread, which gives the documented answer or error. Both
