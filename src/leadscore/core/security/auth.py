@@ -235,10 +235,11 @@ class Guard:
     async def limit(self, principal: Principal) -> RateDecision:
         if isinstance(self.limiter, AsyncRateLimiter):  # network round trips: awaited, not blocking
             return await self.limiter.ahit(principal.prefix, principal.rate_limit)
-        # In process, one hit per request, at once. Coalescing these too (as on Redis) served 18 %
-        # more stateless-scoring requests under load, but the embedded real-time path slowed in
-        # the same runs, event -> webhook p50 2.0 s instead of 0.4 s (benchmarks/run_api.py
-        # --only hooks, same hour), for a reason not pinned down; the webhook target comes first.
+        # In process, one hit per request, at once. Batching these too (as on Redis) served 15-18 %
+        # more stateless-scoring requests under load, but issue 4's figure, 202 read -> webhook,
+        # rose from p50 ~0.5 s to ~1.7 s (benchmarks/run_api.py --only hooks, same hour). Measured
+        # from the send, the webhooks came no later: the 202s came sooner. Until the figure to meet
+        # is settled, the reported one comes first.
         return self.limiter.hit(principal.prefix, principal.rate_limit)
 
 
