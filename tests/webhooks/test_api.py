@@ -78,6 +78,8 @@ def test_create_list_show_update_delete(api, receiver):
     [
         ({"url": "ftp://example.com/x", "events": ["*"]}, "body.url"),
         ({"url": "not a url", "events": ["*"]}, "body.url"),
+        ({"url": "http://[::1/hook", "events": ["*"]}, "body.url"),
+        ({"url": "http://example.com:99999/hook", "events": ["*"]}, "body.url"),
         ({"url": "https://example.com/x", "events": ["lead.deleted"]}, "body.events.0"),
         ({"url": "https://example.com/x", "events": []}, "body.events"),
         ({"url": "https://example.com/x", "events": ["*"], "secret": "mine"}, "body.secret"),

@@ -97,9 +97,3 @@ def test_a_response_from_a_refused_peer_is_dropped_unread(receiver, monkeypatch)
         outcome = delivery.send(client, _attempt(receiver.url), timeout=5, now=datetime.now(UTC), allowed=())
     assert not outcome.ok and outcome.body is None and outcome.status_code is None
     assert "the connection reached 127.0.0.1, a loopback address" in outcome.error
-
-
-@pytest.mark.parametrize("url", ["http://[::1/hook", "http://example.com:99999/hook"])
-def test_urls_urllib_cannot_read_are_refused_with_a_reason(url):
-    with pytest.raises(TargetRefused, match="cannot be read"):
-        check_url(url, ())

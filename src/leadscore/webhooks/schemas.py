@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +28,9 @@ def _valid_http_url(value: str) -> str:
     # Parse to reject malformed URLs, but store what the user gave: normalising
     # (punycode, a trailing slash) could push it past the column's length.
     TypeAdapter(AnyHttpUrl).validate_python(value)
+    # pydantic's URL parser takes some URLs the standard library cannot read (a malformed IPv6
+    # host, a port past 65535); delivery reads them with urllib, so they are refused here.
+    _ = urlsplit(value).port  # each raises ValueError on what it cannot read
     return value
 
 

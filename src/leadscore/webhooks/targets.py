@@ -56,11 +56,7 @@ def check_url(url: str, allowed: Sequence[Network]) -> None:
     A name that does not resolve (here, now) passes: it may resolve where the worker runs,
     and the delivery is checked again then.
     """
-    try:  # the schema's URL type takes some URLs urllib cannot read (a malformed IPv6 host, say)
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError as exc:
-        raise TargetRefused(f"the URL cannot be read: {exc}") from None
+    parts = urlsplit(url)
     host = parts.hostname or ""
     try:
         literal = ipaddress.ip_address(host)
@@ -72,7 +68,7 @@ def check_url(url: str, allowed: Sequence[Network]) -> None:
             raise _refused(host, f"it is {kind}")
         return
     try:
-        infos = socket.getaddrinfo(host, port or (443 if parts.scheme == "https" else 80),
+        infos = socket.getaddrinfo(host, parts.port or (443 if parts.scheme == "https" else 80),
                                    type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return
