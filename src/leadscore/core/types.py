@@ -19,7 +19,7 @@ def _iso_only(value: Any) -> Any:
     if value.__class__ is str and value.isascii():
         with_offset = _COMMON_SHAPES.get(value.encode().translate(_DIGITS))
         if with_offset is not None and (not with_offset or value[-2] <= "5"):  # fromisoformat takes +00:60
-            # Parsed here, at a third of the cost: pydantic's own parse yields its TzInfo, on
+            # Parsed here, at about half the cost: pydantic's own parse yields its TzInfo, on
             # which the UTC conversion below (astimezone) costs more than the parse; strings of
             # these shapes read alike in both parsers (tests compare them on generated strings).
             # Anything else, and any failure, goes the ordinary way, with pydantic's own errors.

@@ -53,7 +53,7 @@ class ScoreHistoryItem(BaseModel):
 
 
 # A TypedDict, not a model: a request carries up to 2,000 of these, and validating into plain
-# dicts (what the features read) costs half as much as building model instances.
+# dicts (what the features read) costs about a quarter less than building model instances.
 @with_config(ConfigDict(extra="forbid"))
 class InteractionInput(TypedDict):
     type: Annotated[str, Field(min_length=1, max_length=50)]
