@@ -85,6 +85,30 @@ def test_batch_and_single_lead_features_are_identical(rng):
     assert_same(batch[:0], fb.transform_records([], [], [], as_of=AS_OF))
 
 
+def test_interaction_fields_left_out_read_as_missing(rng):
+    # An API request's interactions carry only the fields sent; a field no interaction has
+    # must give the features that the same field sent empty gives, in a batch and alone.
+    leads = messy_leads(rng, 60)
+    ix = messy_interactions(rng, leads, 900)
+    fb = FeatureBuilder().fit(leads, ix, as_of=AS_OF)
+    records = leads.to_dict("records")
+    position = {lead_id: i for i, lead_id in enumerate(leads["lead_id"])}
+    owners = [position[lead_id] for lead_id in ix["lead_id"]]
+    kept = ["lead_id", "occurred_at", "type", "direction"]
+    sparse = ix[kept].to_dict("records")
+    filled = [{**row, **{name: None for name in ix.columns if name not in kept}} for row in sparse]
+    some = [{**row, "listing_price": 2e5} if i == 5 else row for i, row in enumerate(sparse)]
+    expected = fb.transform_records(records, filled, owners, as_of=AS_OF)
+    assert_same(expected, fb.transform_records(records, sparse, owners, as_of=AS_OF))
+    lead_rows = [row for row, owner in zip(sparse, owners) if owner == owners[0]]
+    assert_same(expected[owners[0]], fb.transform_one(records[owners[0]], lead_rows, as_of=AS_OF)[0])
+    # A field one row has is read for every row (the others' as missing).
+    with_price = fb.transform_records(records, some, owners, as_of=AS_OF)
+    filled[5]["listing_price"] = 2e5
+    assert_same(with_price, fb.transform_records(records, filled, owners, as_of=AS_OF))
+    assert not np.array_equal(with_price, expected, equal_nan=True)
+
+
 def test_interactions_at_or_after_as_of_change_nothing(rng):
     leads = messy_leads(rng, 80)
     ix = messy_interactions(rng, leads, 1500)
