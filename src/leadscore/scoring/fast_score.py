@@ -20,6 +20,10 @@ same bytes (tests compare). The OpenAPI document still comes from the route.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from typing import Any
+
 from pydantic import TypeAdapter, ValidationError
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -82,22 +86,30 @@ class StatelessScoreMiddleware:
             request = self._request.validate_json(body)
         except (ValueError, ValidationError, RecursionError):
             return False
-        from leadscore.scoring import stateless
-        from leadscore.scoring.tasks import model_cache
-
+        model_cache, batcher, route = _scoring()
         models = model_cache(services)
         found = models.fresh_champion(request.dataset, services.runtime.sessions)
         if found is False:  # unknown: read as the route does
             found = await hand_to_thread(models.champion, services.runtime.sessions, request.dataset)
         if found is None:  # no champion: the route's 409
             return False
-        from leadscore.scoring.api import score_stateless
-
-        if await admit(scope, send, guard, principal, route_of(score_stateless)):
+        if await admit(scope, send, guard, principal, route):
             # An exception here propagates as it would from the route (to the server-error handler).
-            answer = await stateless.batcher().score(request, *found)
+            answer = await batcher().score(request, *found)
             await send_body(send, 200, "application/json", answer)
         return True
+
+
+@functools.cache
+def _scoring() -> tuple[Callable[..., Any], Callable[[], Any], Any]:
+    """``model_cache``, ``batcher`` and the route's ``APIRoute``, imported on first use (the
+    scoring modules import the app's routers, which import this one) and kept: importing them
+    in every request cost ~2 µs of event-loop time."""
+    from leadscore.scoring.api import score_stateless
+    from leadscore.scoring.stateless import batcher
+    from leadscore.scoring.tasks import model_cache
+
+    return model_cache, batcher, route_of(score_stateless)
 
 
 async def _read_body(receive: Receive, received: list[Message]) -> bytes | None:
