@@ -106,8 +106,12 @@ _NOT_RECORD = frozenset({"ref", "interactions", "attributes"})
 
 
 def _record(item: Any) -> dict[str, Any]:
-    # The validated fields as they are (all scalars): what model_dump gave, at a tenth of its cost.
-    record = {name: value for name, value in item.__dict__.items() if name not in _NOT_RECORD}
+    # The validated fields as they are (all scalars): what model_dump gave, at under a third of its
+    # cost (1.2 against 4 µs for the benchmark's lead): the instance's dict copied, less the
+    # fields that are not model inputs.
+    record = item.__dict__.copy()
+    for name in _NOT_RECORD:
+        record.pop(name, None)
     record.update(item.attributes or {})
     record["created_at"] = naive_utc(item.created_at) if item.created_at else None
     return record
