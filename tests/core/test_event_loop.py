@@ -8,11 +8,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 
 import httpx
 import pytest
 
-from leadscore.core.event_loop import ACCEPT_BATCH, BatchAcceptServer, new_event_loop
+from leadscore.core.event_loop import ACCEPT_BATCH, BatchAcceptServer, new_event_loop, reuse_port_socket
+from tests.support.broker import BROKER
 
 
 class Counting(asyncio.Protocol):
@@ -86,6 +88,45 @@ def test_a_bound_socket_handed_over_is_listened_on_and_served():
         loop.close()
 
 
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
+def test_workers_handed_a_reuse_port_socket_each_listen_on_their_own_and_share_the_connections():
+    # `leadscore serve --workers N` hands every worker one bound SO_REUSEPORT socket; each worker's
+    # loop listens on a socket of its own at that address, and the kernel spreads the clients.
+    shared = reuse_port_socket("127.0.0.1", 0)
+    assert shared is not None
+    address = shared.getsockname()
+    loops = [new_event_loop(), new_event_loop()]
+    made: list[list[asyncio.BaseTransport]] = [[], []]
+    servers = []
+    for loop, transports in zip(loops, made, strict=True):
+        protocol = type("Counted", (Counting,), {"made": transports})
+        servers.append(loop.run_until_complete(loop.create_server(protocol, sock=shared, backlog=512)))
+    clients: list[socket.socket] = []
+    try:
+        own = [server.sockets[0] for server in servers]
+        assert all(sock is not shared and sock.getsockname() == address for sock in own)
+        assert own[0] is not own[1]
+        assert not shared.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)  # nobody accepts from it
+        clients.extend(socket.create_connection(address, timeout=2) for _ in range(200))
+        for _ in range(20):
+            for loop in loops:
+                loop.run_until_complete(asyncio.sleep(0.01))
+            if sum(map(len, made)) == 200:
+                break
+        assert sum(map(len, made)) == 200
+        assert all(len(transports) >= 40 for transports in made), [len(t) for t in made]  # ~100 each
+    finally:
+        for client in clients:
+            client.close()
+        for loop, server, transports in zip(loops, servers, made, strict=True):
+            for transport in transports:
+                transport.close()
+            server.close()
+            loop.run_until_complete(server.wait_closed())
+            loop.close()
+        shared.close()
+
+
 def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -112,3 +153,39 @@ def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _listeners(port: int) -> int:
+    """Sockets listening on 127.0.0.1:port, from the kernel's table (state 0A is LISTEN)."""
+    with open("/proc/net/tcp") as table:
+        rows = [line.split() for line in table.readlines()[1:]]
+    return sum(1 for row in rows if row[1] == f"0100007F:{port:04X}" and row[3] == "0A")
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT") or not os.path.exists("/proc/net/tcp"),
+                    reason="Linux SO_REUSEPORT")
+def test_leadscore_serve_with_two_workers_listens_once_per_worker(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
+    env.update(LEADSCORE_HOME=str(tmp_path), LEADSCORE_SCHEDULER_ENABLED="false", LEADSCORE_LOG_LEVEL="WARNING",
+               LEADSCORE_REDIS_URL=os.environ.get("LEADSCORE_TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
+               LEADSCORE_BROKER_URL=BROKER, LEADSCORE_QUEUE_NAME=f"leadscore.test.{uuid.uuid4().hex[:8]}")
+    command = [sys.executable, "-c", "from leadscore.cli import app; app()", "serve", "--port", str(port),
+               "--workers", "2"]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while _listeners(port) < 2:  # both workers up (each answers once it listens)
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(process.stdout.read().decode() if process.stdout else "no output")
+            time.sleep(0.2)
+        assert _listeners(port) == 2
+        answers = [httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=10).status_code for _ in range(20)]
+        assert answers == [200] * 20
+    finally:
+        process.terminate()
+        process.wait(timeout=60)
+    assert _listeners(port) == 0

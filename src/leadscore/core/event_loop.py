@@ -93,14 +93,70 @@ class BatchAcceptLoop(uvloop.Loop):  # type: ignore[misc]  # uvloop ships no stu
                             **kwargs: Any) -> Any:
         if ssl is None and not kwargs.get("reuse_port"):
             if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-                sock.listen(backlog)  # as asyncio does: uvicorn's worker processes get a bound socket only
-                return BatchAcceptServer(self, sock, protocol_factory)
+                return BatchAcceptServer(self, _listener(sock, backlog), protocol_factory)
             if sock is None and port is not None:
                 listening = _listen(host, port, backlog)
                 if listening is not None:
                     return BatchAcceptServer(self, listening, protocol_factory)
         return await super().create_server(protocol_factory, host, port, sock=sock, backlog=backlog, ssl=ssl,
                                            **kwargs)
+
+
+def _listener(sock: socket.socket, backlog: int) -> socket.socket:
+    """The socket a worker process accepts from, given the bound socket uvicorn hands every worker.
+
+    A handed-over socket with ``SO_REUSEPORT`` (``reuse_port_socket``: `leadscore serve
+    --workers N`) gets a listening socket of this worker's own on the same address, and the
+    kernel spreads new connections evenly over the workers' sockets. Why: with one shared
+    socket the worker waiting in epoll takes the connections while the other scores a batch, and
+    keep-alive clients stay where they landed: under the benchmark's burst of 1,000 connections
+    one worker got 824 and the other 176, so the busy one's clients waited far longer. Any
+    other socket is listened on as it is (as asyncio does: uvicorn's workers get it bound only).
+    """
+    if _reuses_port(sock) and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
+        own = socket.socket(sock.family, socket.SOCK_STREAM)
+        try:
+            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if sock.family == socket.AF_INET6:
+                own.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY,
+                               sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
+            own.bind(sock.getsockname())
+            own.listen(backlog)
+        except OSError:
+            own.close()
+            raise
+        return own
+    sock.listen(backlog)
+    return sock
+
+
+def _reuses_port(sock: socket.socket) -> bool:
+    return hasattr(socket, "SO_REUSEPORT") and bool(sock.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT))
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket | None:
+    """A bound, not listening, ``SO_REUSEPORT`` socket for uvicorn's worker processes to share
+    (see ``_listener``); None where the platform lacks it or ``host`` names several addresses."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        return None
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    addresses = {(family, address) for family, _, _, _, address in infos}
+    if len(addresses) != 1:
+        return None
+    family, address = addresses.pop()
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    sock.set_inheritable(True)
+    return sock
 
 
 def _listen(host: str | None, port: int, backlog: int) -> socket.socket | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Callable
 
@@ -35,8 +36,7 @@ def serve_command(
 
     Runtime.open(settings).close()  # connect and migrate once, before workers start
     console.print(f"leadscore API on http://{host}:{port}  (docs at /docs)")
-    uvicorn.run(
-        "leadscore.app:create_served_app",
+    options = dict(
         factory=True,
         host=host,
         port=port,
@@ -50,6 +50,33 @@ def serve_command(
         # cores), before it can answer, so the default 5 s killed every worker in a loop.
         timeout_worker_healthcheck=60,
     )
+    sock = _shared_socket(host, port) if workers > 1 else None
+    if sock is None:
+        uvicorn.run("leadscore.app:create_served_app", **options)
+        return
+    # What uvicorn.run does for several workers, with a socket the workers' loops give each
+    # worker a listening socket of its own from (core.event_loop: even spread of connections).
+    from uvicorn.supervisors import Multiprocess
+
+    try:
+        Multiprocess(uvicorn.Config("leadscore.app:create_served_app", **options), sockets=[sock]).run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sock.close()
+
+
+def _shared_socket(host: str, port: int) -> socket.socket | None:
+    """The bound socket for uvicorn's workers: ``SO_REUSEPORT`` where our loop serves (see
+    core.event_loop); None to let uvicorn bind its own."""
+    if _event_loop() == "auto":
+        return None
+    from leadscore.core.event_loop import reuse_port_socket
+
+    try:
+        return reuse_port_socket(host, port)
+    except OSError as exc:
+        raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _event_loop() -> str:
