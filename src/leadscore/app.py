@@ -55,6 +55,13 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc_tuning.tune_for_serving()
             if not active.settings.broker_url:  # the real-time path's threads live in this process
                 gc_tuning.tune_thread_switching()
+        scoring_process = None
+        if getattr(app.state, "tune_gc", False) and not active.settings.broker_url \
+                and active.settings.scoring_process:
+            from leadscore.scoring.offload import ScoringProcess
+
+            scoring_process = app.state.scoring_process = ScoringProcess(active.settings)
+            await scoring_process.start()
         scheduler = None
         if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
             from leadscore.tasks import make_scheduler
@@ -64,6 +71,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         try:
             yield
         finally:
+            if scoring_process is not None:
+                await scoring_process.close()
             if scheduler is not None:
                 scheduler.stop()
             guard.close()

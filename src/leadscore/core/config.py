@@ -170,6 +170,12 @@ class Settings(BaseSettings):
     )
     retrain_interval_hours: float = Field(default=24.0, gt=0, description="How often models are retrained.")
     drift_check_interval_hours: float = Field(default=6.0, gt=0, description="How often drift is checked.")
+    scoring_process: bool = Field(
+        default=True,
+        description="Embedded mode: `leadscore serve` validates and scores POST /v1/score bodies in a helper "
+        "process, so the API's event loop and the scoring use a core each. Ignored in production mode, "
+        "whose API workers already use every core.",
+    )
     scheduler_enabled: bool = Field(
         default=True, description="Run the embedded scheduler (retraining, drift checks) inside `leadscore serve`."
     )
@@ -286,6 +292,7 @@ class Settings(BaseSettings):
             "LEADSCORE_CACHE_WARM_LEADS": str(self.cache_warm_leads),
             "LEADSCORE_METRICS_REQUIRE_KEY": str(self.metrics_require_key).lower(),
             "LEADSCORE_OPENTELEMETRY": str(self.opentelemetry).lower(),
+            "LEADSCORE_SCORING_PROCESS": str(self.scoring_process).lower(),
             "LEADSCORE_WEBHOOK_TIMEOUT_SECONDS": str(self.webhook_timeout_seconds),
             "LEADSCORE_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
             "LEADSCORE_WEBHOOK_BACKOFF_BASE_SECONDS": str(self.webhook_backoff_base_seconds),

@@ -79,6 +79,16 @@ class StatelessScoreMiddleware:
         body = await _read_body(receive, received)
         if not body:
             return False
+        offload = getattr(state, "scoring_process", None)
+        if offload is not None and offload.ready:
+            # Validated and scored in the helper process (scoring.offload); counted against the
+            # rate once it is answered, so a body it declines is counted by the route alone.
+            answer = await offload.score(body)
+            if answer is None:
+                return False
+            if await admit(scope, send, guard, principal, _scoring()[2]):
+                await send_body(send, 200, "application/json", answer)
+            return True
         try:
             # Parsed and validated in one go: what FastAPI's json.loads then validate_python give
             # for every body this accepts (tests compare); a body it refuses goes to the route,

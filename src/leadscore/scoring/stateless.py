@@ -196,8 +196,8 @@ class StatelessBatcher:
         return batch
 
 
-def _score_batch(batch: list[_Waiting]) -> list[bytes | BaseException]:
-    now = utcnow()
+def _score_batch(batch: list[_Waiting], now: Any = None) -> list[bytes | BaseException]:
+    now = now or utcnow()
     bodies: list[bytes | BaseException] = [b""] * len(batch)
     by_version: dict[int, list[int]] = {}
     for n, waiting in enumerate(batch):
