@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import re
 import resource
 import shutil
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -192,3 +194,64 @@ def percentile(values: list[float], q: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))]
+
+
+def webhook_latency(base: str, headers: dict[str, str], lead_ids: list[int], seconds: int, rate: float,
+                    receiver: Receiver, hook_id: int) -> dict:
+    """Open loop: event n is sent at start + n / rate from a pool of clients, whatever the answers
+    of earlier ones, so the rate holds under load (a single sequential client was slowed to
+    about one event per second by the GET load, then sent the rest in a burst when it ended)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    accepted: dict[int, float] = {}
+    sent: dict[int, float] = {}
+    failures = 0
+    reasons: dict[str, int] = {}
+    lock = threading.Lock()
+    local = threading.local()
+    start_at = time.monotonic()
+
+    def post(n: int, lead_id: int) -> None:
+        nonlocal failures
+        time.sleep(max(0.0, start_at + n / rate - time.monotonic()))
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = httpx.Client(base_url=base, headers=headers, timeout=30)
+        now = datetime.now(UTC).isoformat()
+        items = [{"lead_id": lead_id, "type": t, "direction": "inbound", "occurred_at": now}
+                 for t in ("showing", "showing", "saved_search")]
+        sent_at = time.monotonic()
+        try:
+            response = client.post("/v1/interactions/batch", json={"items": items})
+            why = str(response.status_code)
+        except httpx.HTTPError as exc:
+            response, why = None, type(exc).__name__
+        with lock:
+            if response is not None and response.status_code == 202:
+                accepted[lead_id] = time.monotonic()
+                sent[lead_id] = sent_at
+            else:
+                failures += 1
+                reasons[why] = reasons.get(why, 0) + 1
+
+    # Leads drawn afresh each run: events on leads an earlier run already pushed to the top of the
+    # scale stop moving their score, and then send no webhook to time.
+    events = random.sample(lead_ids, min(len(lead_ids), int(seconds * rate)))
+    try:
+        with ThreadPoolExecutor(max_workers=64) as pool:
+            list(pool.map(post, range(len(events)), events))
+        sent_for = time.monotonic() - start_at
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and len(receiver.arrivals) < len(accepted):
+            time.sleep(0.2)
+        with httpx.Client(base_url=base, headers=headers, timeout=30) as client:
+            client.delete(f"/v1/webhooks/{hook_id}")
+    finally:
+        receiver.close()
+    latencies = [max(0.0, receiver.arrivals[i] - t) * 1000 for i, t in accepted.items() if i in receiver.arrivals]
+    from_send = [(receiver.arrivals[i] - sent[i]) * 1000 for i in accepted if i in receiver.arrivals]
+    return {"posted": len(accepted), "failed": failures, "received": len(latencies), "p50_ms": percentile(latencies, 50),
+            "p99_ms": percentile(latencies, 99), "max_ms": max(latencies) if latencies else float("nan"),
+            "send_p50_ms": percentile(from_send, 50), "send_p99_ms": percentile(from_send, 99),
+            "post_ms": sorted(round((accepted[i] - sent[i]) * 1000) for i in accepted),
+            "rate": len(events) / sent_for if sent_for > 0 else float("nan"), "failures": reasons}
