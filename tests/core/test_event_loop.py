@@ -88,7 +88,7 @@ def test_a_bound_socket_handed_over_is_listened_on_and_served():
         loop.close()
 
 
-@pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="SO_REUSEPORT balancing is Linux's")
 def test_workers_handed_a_reuse_port_socket_each_listen_on_their_own_and_share_the_connections():
     # `leadscore serve --workers N` hands every worker one bound SO_REUSEPORT socket; each worker's
     # loop listens on a socket of its own at that address, and the kernel spreads the clients.

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import sys
 from typing import Any
 
 import uvloop
@@ -137,8 +138,10 @@ def _reuses_port(sock: socket.socket) -> bool:
 
 def reuse_port_socket(host: str, port: int) -> socket.socket | None:
     """A bound, not listening, ``SO_REUSEPORT`` socket for uvicorn's worker processes to share
-    (see ``_listener``); None where the platform lacks it or ``host`` names several addresses."""
-    if not hasattr(socket, "SO_REUSEPORT"):
+    (see ``_listener``); None where the platform lacks it or ``host`` names several addresses.
+    Linux only: there the kernel balances connections over the sockets; BSD and macOS accept the
+    option without balancing."""
+    if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         return None
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     addresses = {(family, address) for family, _, _, _, address in infos}
