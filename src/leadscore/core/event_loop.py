@@ -115,19 +115,9 @@ def _listener(sock: socket.socket, backlog: int) -> socket.socket:
     other socket is listened on as it is (as asyncio does: uvicorn's workers get it bound only).
     """
     if _reuses_port(sock) and not sock.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN):
-        own = socket.socket(sock.family, socket.SOCK_STREAM)
-        try:
-            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            own.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-            if sock.family == socket.AF_INET6:
-                own.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY,
-                               sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY))
-            own.bind(sock.getsockname())
-            own.listen(backlog)
-        except OSError:
-            own.close()
-            raise
-        return own
+        v6only = (sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY)
+                  if sock.family == socket.AF_INET6 else 1)
+        return _listening(_bound(sock.family, sock.getsockname(), reuse_port=True, v6only=v6only), backlog)
     sock.listen(backlog)
     return sock
 
@@ -143,38 +133,46 @@ def reuse_port_socket(host: str, port: int) -> socket.socket | None:
     option without balancing."""
     if not sys.platform.startswith("linux") or not hasattr(socket, "SO_REUSEPORT"):
         return None
-    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
-    addresses = {(family, address) for family, _, _, _, address in infos}
-    if len(addresses) != 1:
+    found = _single_address(host, port)
+    if found is None:
         return None
-    family, address = addresses.pop()
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
-        if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(address)
-    except OSError:
-        sock.close()
-        raise
+    sock = _bound(*found, reuse_port=True)
     sock.set_inheritable(True)
     return sock
 
 
 def _listen(host: str | None, port: int, backlog: int) -> socket.socket | None:
     """A listening TCP socket for a host naming exactly one address; None to let uvloop bind several."""
+    found = _single_address(host, port)
+    return None if found is None else _listening(_bound(*found), backlog)
+
+
+def _single_address(host: str | None, port: int) -> tuple[int, Any] | None:
+    """(family, address) when ``host`` names exactly one; None when it names several."""
     infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
     addresses = {(family, address) for family, _, _, _, address in infos}
-    if len(addresses) != 1:
-        return None
-    family, address = addresses.pop()
+    return addresses.pop() if len(addresses) == 1 else None
+
+
+def _bound(family: int, address: Any, *, reuse_port: bool = False, v6only: int = 1) -> socket.socket:
+    """A TCP socket bound to ``address`` (an IPv6 one for IPv6 only, unless ``v6only`` is 0)."""
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, v6only)
         sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _listening(sock: socket.socket, backlog: int) -> socket.socket:
+    """``sock`` (ours) listening; closed if it cannot listen."""
+    try:
         sock.listen(backlog)
     except OSError:
         sock.close()
