@@ -88,9 +88,7 @@ class ScoringProcess:
             self._next_batch += 1
             self._in_flight[self._next_batch] = [future for _, future in batch]
             # Scored as of this process's clock, as the route would score them now.
-            message = (self._next_batch, stateless.utcnow(), [body for body, _ in batch])
-            payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-            self._writer.write(_HEADER.pack(len(payload)) + payload)
+            self._writer.write(_frame((self._next_batch, stateless.utcnow(), [body for body, _ in batch])))
         if self._pending and not self.ready:  # the child went away meanwhile: the route answers
             self._decline(future for _, future in self._pending)
             self._pending = []
@@ -182,9 +180,14 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
 
 
 def _send(stream: Any, message: Any) -> None:
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.write(_frame(message))
     stream.flush()
+
+
+def _frame(message: Any) -> bytes:
+    """``message`` pickled, after its length: what either side reads with ``_HEADER``."""
+    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _HEADER.pack(len(payload)) + payload
 
 
 def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
