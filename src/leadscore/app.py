@@ -52,6 +52,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # under load), and the first request would hold the event loop for all of it.
         metrics.route_index(app)
         if getattr(app.state, "tune_gc", False):  # a serving process, not a test's app
+            from leadscore.scoring.model_cache import model_cache
+
+            # Loaded before the first request (whose wave would wait for it), and frozen below
+            # with the rest of what startup built.
+            model_cache(active).preload(active.runtime.sessions)
             gc_tuning.tune_for_serving()
             if not active.settings.broker_url:  # the real-time path's threads live in this process
                 gc_tuning.tune_thread_switching()

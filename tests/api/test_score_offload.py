@@ -107,7 +107,7 @@ def test_answer_bodies_scores_as_of_the_given_time(api, champion):  # noqa: F811
     from pydantic import TypeAdapter
 
     from leadscore.scoring.schemas import ScoreRequest
-    from leadscore.scoring.tasks import ModelCache
+    from leadscore.scoring.model_cache import ModelCache
 
     services = api.client.app.state.services
     body = json.dumps(BODY).encode()

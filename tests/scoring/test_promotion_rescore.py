@@ -15,7 +15,8 @@ from leadscore.registry import service as registry
 from leadscore.registry.tasks import run_training_job
 from leadscore.scoring.batch import OPEN_RESCORE_TOPIC, RESCORED_TOPIC, rescore_open_step
 from leadscore.scoring.models import Score
-from leadscore.scoring.tasks import cache_key, model_cache
+from leadscore.scoring.model_cache import model_cache
+from leadscore.scoring.tasks import cache_key
 
 
 def _closed(session, n: int, start: int, won_every: int) -> None:

@@ -72,6 +72,14 @@ def get_champion(session: Session, *, kind: str = "conversion", dataset: str) ->
     )
 
 
+def champion_datasets(session: Session, *, kind: str = "conversion") -> list[str]:
+    """The datasets that have a champion of ``kind``, in order."""
+    return list(session.scalars(
+        select(ModelVersion.dataset).where(ModelVersion.kind == kind, ModelVersion.state == "champion")
+        .order_by(ModelVersion.dataset)
+    ))
+
+
 def get_challengers(session: Session, *, kind: str = "conversion", dataset: str) -> list[ModelVersion]:
     return list(
         session.scalars(

@@ -20,7 +20,8 @@ from leadscore.leads import service as leads
 from leadscore.scoring import service, stateless
 from leadscore.scoring.fast_read import MISSED
 from leadscore.scoring.schemas import ScoreHistoryItem, ScoreRead, ScoreRequest, ScoreResponse
-from leadscore.scoring.tasks import cache_key, model_cache
+from leadscore.scoring.model_cache import model_cache
+from leadscore.scoring.tasks import cache_key
 
 if TYPE_CHECKING:
     from leadscore.core.services import Services

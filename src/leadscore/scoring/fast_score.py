@@ -117,7 +117,7 @@ def _scoring() -> tuple[Callable[..., Any], Callable[[], Any], Any]:
     in every request cost ~2 µs of event-loop time."""
     from leadscore.scoring.api import score_stateless
     from leadscore.scoring.stateless import batcher
-    from leadscore.scoring.tasks import model_cache
+    from leadscore.scoring.model_cache import model_cache
 
     return model_cache, batcher, route_of(score_stateless)
 

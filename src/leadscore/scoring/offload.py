@@ -156,12 +156,13 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     from leadscore.core import gc_tuning
     from leadscore.core.runtime import Runtime
     from leadscore.scoring.schemas import ScoreRequest
-    from leadscore.scoring.tasks import ModelCache
+    from leadscore.scoring.model_cache import ModelCache
 
     runtime = Runtime.open(settings, upgrade=False)
     models = ModelCache()
     adapter = TypeAdapter(ScoreRequest)
     stream = sock.makefile("rwb")
+    models.preload(runtime.sessions)  # until "ready", the API scores in-process
     gc_tuning.tune_for_serving()
     _send(stream, "ready")
     try:

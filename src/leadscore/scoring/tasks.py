@@ -30,6 +30,7 @@ from leadscore.leads.models import Lead
 from leadscore.registry import service as registry
 from leadscore.scoring import service
 from leadscore.scoring.batch import OPEN_RESCORE_TOPIC, RESCORED_TOPIC, rescore_open_step, start_open_rescoring
+from leadscore.scoring.model_cache import model_cache
 from leadscore.scoring.service import ScoreRecord
 
 if TYPE_CHECKING:
@@ -43,108 +44,6 @@ PREDICT_TOPIC = "lead.predict"
 
 def cache_key(lead_id: int) -> str:
     return f"{CACHE_PREFIX}{lead_id}"
-
-
-class ModelCache:
-    """Loaded artifacts by version id, and each dataset's champion for a few seconds.
-
-    A promotion is picked up at once where its ``model.promoted`` event is handled
-    (``clear``) and within ``champion_seconds`` in every other process.
-    """
-
-    def __init__(self, champion_seconds: float = 2.0) -> None:
-        self._models: dict[int, Any] = {}
-        self._champions: dict[str, tuple[float, int | None]] = {}
-        self._refreshing: set[str] = set()
-        self.champion_seconds = champion_seconds
-        self._lock = threading.Lock()
-
-    def fresh_champion(self, dataset: str, sessions: Any = None) -> tuple[int, Any] | None | bool:
-        """What ``champion`` would return if it needs no database read, else False.
-
-        Once the answer is older than ``champion_seconds``, one caller re-reads it while the
-        others keep the last answer: under load a thousand requests in flight went stale at
-        the same moment, and each ran the same query (single flight, stale while revalidating).
-        Given ``sessions``, a stale answer is returned and re-read on a background thread, so
-        an event-loop caller never waits for one: under load a thread-pool hop waited about a
-        second for the GIL, and every request arriving meanwhile went stale too.
-        """
-        with self._lock:
-            found = self._known(dataset)
-            if found is not False or sessions is None:
-                return found
-            last = self._last(dataset)
-            if last is False:  # nothing usable to serve meanwhile: the caller reads
-                return False
-            self._refreshing.add(dataset)
-        threading.Thread(target=self._refresh_quietly, args=(sessions, dataset), daemon=True,
-                         name="leadscore-champion-refresh").start()
-        return last
-
-    def _known(self, dataset: str) -> tuple[int, Any] | None | bool:
-        known = self._champions.get(dataset)
-        if known is None or (known[0] < time.monotonic() and dataset not in self._refreshing):
-            return False
-        return self._last(dataset)
-
-    def _last(self, dataset: str) -> tuple[int, Any] | None | bool:
-        """The last answer however old; False when there is none or its model is not loaded."""
-        known = self._champions.get(dataset)
-        if known is None:
-            return False
-        if known[1] is None:
-            return None
-        model = self._models.get(known[1])
-        return False if model is None else (known[1], model)
-
-    def champion(self, sessions: Any, dataset: str) -> tuple[int, Any] | None:
-        """(version id, model) of ``dataset``'s champion, or None; a database read only when stale."""
-        with self._lock:
-            found = self._known(dataset)
-            if found is not False:
-                return found
-            self._refreshing.add(dataset)
-        return self._refresh(sessions, dataset)
-
-    def _refresh(self, sessions: Any, dataset: str) -> tuple[int, Any] | None:
-        try:
-            with session_scope(sessions, write=False) as session:
-                row = registry.get_champion(session, dataset=dataset)
-                found = None if row is None else (row.id, self.get(session, row.id))
-            with self._lock:
-                self._champions[dataset] = (time.monotonic() + self.champion_seconds,
-                                            None if found is None else found[0])
-        finally:
-            with self._lock:
-                self._refreshing.discard(dataset)
-        return found
-
-    def _refresh_quietly(self, sessions: Any, dataset: str) -> None:
-        try:
-            self._refresh(sessions, dataset)
-        except Exception:  # the last answer stays; the next caller after it tries again
-            log.warning("re-reading the champion of %r failed", dataset, exc_info=True)
-
-    def get(self, session: Session, version_id: int) -> Any:
-        with self._lock:
-            model = self._models.get(version_id)
-        if model is None:
-            model = registry.load_model(session, registry.get(session, version_id)).model
-            with self._lock:
-                self._models[version_id] = model
-        return model
-
-    def clear(self) -> None:
-        with self._lock:
-            self._models.clear()
-            self._champions.clear()
-
-
-def model_cache(services: Services) -> ModelCache:
-    cache = services.extras.get("scoring.models")
-    if cache is None:
-        cache = services.extras.setdefault("scoring.models", ModelCache())
-    return cache  # type: ignore[return-value]
 
 
 def rescore_lead(services: Services, session: Session, lead_id: int) -> dict[str, Any] | None:
