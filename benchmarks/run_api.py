@@ -210,19 +210,20 @@ PARTS = ("trivial", "get", "post", "hooks")
 SKIPPED = "not measured"  # a part left out with --only
 # The floor of any FastAPI endpoint taking POST /v1/score's body: read and validate it, answer, no scoring.
 VALIDATE_ONLY = "validate only"
-TRIVIAL_LOOPS = {  # label -> uvicorn --loop
+TRIVIAL_LOOPS = {  # label -> uvicorn --loop; None: served as `leadscore serve` serves (serve_trivial.py)
     "stock uvicorn": "auto",
-    "on leadscore serve's loop": "leadscore.core.event_loop:new_event_loop",
+    "served like `leadscore serve`": None,
 }
 
 
-def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1, loop: str = "auto",
+def trivial(wrk: str, args: argparse.Namespace, logs: Path, workers: int = 1, loop: str | None = "auto",
             validate_only: bool = False) -> WrkResult:
     port = free_port()
-    server = start([sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT), "trivial_app:app", "--port", str(port),
-                    "--host", "127.0.0.1", "--workers", str(workers), "--no-access-log", "--log-level", "warning",
-                    "--loop", loop, "--backlog", "4096"],
-                   dict(os.environ), logs / "trivial.log")
+    command = [sys.executable, str(ROOT / "serve_trivial.py"), str(port), str(workers)] if loop is None else [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(ROOT), "trivial_app:app", "--port", str(port),
+        "--host", "127.0.0.1", "--workers", str(workers), "--no-access-log", "--log-level", "warning",
+        "--loop", loop, "--backlog", "4096"]
+    server = start(command, dict(os.environ), logs / "trivial.log")
     try:
         wait_http(f"http://127.0.0.1:{port}/ping")
         script = logs / "trivial.lua"
@@ -255,7 +256,8 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
              "accepts waiting connections in batches (src/leadscore/core/event_loop.py): stock uvloop accepts one "
              "connection per loop iteration, so under load part of the 1,000 connections wait seconds to be "
              "accepted (the time-outs of the stock rows) while the rest are served faster; the trivial endpoint is "
-             "also measured on that loop. Embedded `leadscore serve` validates and scores `POST /v1/score` bodies in a "
+             "also served as `leadscore serve` serves (that loop and, with two workers, a listening socket per "
+             "worker; benchmarks/serve_trivial.py). Embedded `leadscore serve` validates and scores `POST /v1/score` bodies in a "
              "helper process (`LEADSCORE_SCORING_PROCESS`, src/leadscore/scoring/offload.py), so that row uses two "
              "processes and is also compared with the trivial endpoint on two workers.",
              "", "| endpoint | uvicorn workers | req/s | p50 ms | p99 ms | socket errors / timeouts / non-2xx | vs trivial |",

@@ -24,8 +24,6 @@ def serve_command(
     log_level: str = typer.Option(None, "--log-level", help="Default: LEADSCORE_LOG_LEVEL."),
 ) -> None:
     """Serve the REST API and the dashboard (and, on embedded defaults, the background work)."""
-    import uvicorn
-
     settings = load_settings()  # fail early, with one line, on bad configuration
     if workers > 1 and not (settings.redis_url and settings.broker_url):
         # Each worker process would hold its own cache and its own task queue: a score
@@ -36,12 +34,24 @@ def serve_command(
 
     Runtime.open(settings).close()  # connect and migrate once, before workers start
     console.print(f"leadscore API on http://{host}:{port}  (docs at /docs)")
+    run_uvicorn("leadscore.app:create_served_app", host=host, port=port, workers=workers,
+                log_level=(log_level or settings.log_level).lower(), factory=True)
+
+
+def run_uvicorn(app: str, *, host: str, port: int, workers: int, log_level: str, factory: bool = False) -> None:
+    """Serve ``app`` (an import string) as `leadscore serve` does: our event loop, uvicorn's
+    supervisor for several workers, each worker listening on a socket of its own.
+
+    Separate from the command so that benchmarks/run_api.py serves its trivial endpoint the
+    same way when it measures that endpoint on this loop."""
+    import uvicorn
+
     options = dict(
-        factory=True,
+        factory=factory,
         host=host,
         port=port,
         workers=workers,
-        log_level=(log_level or settings.log_level).lower(),
+        log_level=log_level,
         access_log=False,
         loop=_event_loop(),
         backlog=4096,  # a burst of 1,000+ clients fits in the accept queue
@@ -52,14 +62,14 @@ def serve_command(
     )
     sock = _shared_socket(host, port) if workers > 1 else None
     if sock is None:
-        uvicorn.run("leadscore.app:create_served_app", **options)
+        uvicorn.run(app, **options)
         return
     # What uvicorn.run does for several workers, with a socket the workers' loops give each
     # worker a listening socket of its own from (core.event_loop: even spread of connections).
     from uvicorn.supervisors import Multiprocess
 
     try:
-        Multiprocess(uvicorn.Config("leadscore.app:create_served_app", **options), sockets=[sock]).run()
+        Multiprocess(uvicorn.Config(app, **options), sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
     finally:
