@@ -157,6 +157,28 @@ def test_column_roles_na_values_and_descriptions(rng):
         assert isinstance(fb.describe(name, 1.0), str)
 
 
+def test_record_numbers_named_like_ids_are_identifiers_and_quantities_keep_their_role(rng):
+    n = 200
+    numbers = rng.permutation(np.arange(579_533, 579_533 + 5 * n, 5))
+    leads = pd.DataFrame({
+        "lead_id": np.arange(n),
+        "Lead Number": numbers,  # int64
+        "customerId": [str(v) for v in numbers],  # whole numbers written as text
+        "Ref No": numbers.astype(float),
+        "Lead #": numbers,
+        "price": rng.permutation(np.arange(300_000, 300_000 + 1_000 * n, 1_000)),  # unique, but a quantity
+        "No of visits": rng.integers(0, 30, n),  # an id word, but counts repeat
+        "Reference score": rng.normal(size=n),  # an id word, unique, but not whole numbers
+    })
+    fb = FeatureBuilder().fit(leads, as_of=AS_OF)
+    for column in ("Lead Number", "customerId", "Ref No", "Lead #"):
+        assert fb.excluded_columns_[column].startswith("identifier"), column
+    roles = {p.column: p.role for p in fb.column_plans_}
+    assert roles == {"price": "numeric", "No of visits": "numeric", "Reference score": "numeric"}
+    small = FeatureBuilder().fit(leads.head(40), as_of=AS_OF)  # too few rows to call it a record number
+    assert "Lead Number" not in small.excluded_columns_
+
+
 def test_target_encoding_is_out_of_fold_in_fit_transform(rng):
     leads = messy_leads(rng, 400)
     y = rng.integers(0, 2, len(leads))

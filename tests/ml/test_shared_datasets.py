@@ -18,6 +18,7 @@ def test_x_education_guard_and_features():
     assert guard.excluded_ == ["Tags"]  # the sales team's post-contact tag
     fb = FeatureBuilder().fit(frame, y=y)
     assert fb.excluded_columns_["Prospect ID"].startswith("identifier")
+    assert fb.excluded_columns_["Lead Number"].startswith("identifier")  # a record number, not a quantity
     lead_source = next(p for p in fb.column_plans_ if p.column == "Lead Source")
     assert lead_source.role == "categorical"
     spec = next(p for p in fb.column_plans_ if p.column == "Specialization")

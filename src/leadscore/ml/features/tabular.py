@@ -74,6 +74,8 @@ def profile_column(
         vals = series.dropna()
         if len(vals) and vals.isin([0, 1]).all():
             return ColumnPlan(column, "boolean", label), ""
+        if _record_numbers(column, column_numbers(series, na)):
+            return None, RECORD_NUMBER
         return ColumnPlan(column, "numeric", label), ""
     obj = object_values(series)
     present = [v for v in pd.unique(obj) if to_category(v, na) is not None]
@@ -87,8 +89,32 @@ def profile_column(
         return ColumnPlan(column, "datetime", label), ""
     nums = column_numbers(pd.Series(present, dtype=object), na)
     if np.isfinite(nums).mean() >= 0.98:
+        if _record_numbers(column, column_numbers(series, na)):
+            return None, RECORD_NUMBER
         return ColumnPlan(column, "numeric", label), ""
     return _finish(column, series, na, "categorical", label, max_categories, min_category_count)
+
+
+# Words that name a record's number rather than a quantity: "Lead Number", "customer_id", "Ref No", "Lead #".
+_ID_WORDS = frozenset({"id", "ids", "number", "no", "nr", "num", "key", "ref", "reference", "uuid", "guid",
+                       "serial", "#"})
+RECORD_NUMBER = "identifier (a whole number unique to almost every row, named like an id)"
+
+
+def _record_numbers(column: str, numbers: np.ndarray) -> bool:
+    """Whole numbers, nearly one per row, in a column named like an id (a record or phone number).
+
+    Why: as a feature such a number says when the record was created, or nothing, and as a
+    reason it is meaningless to an agent ("Lead Number 660,737 raises the score"); new leads'
+    numbers lie beyond every value seen in training. A quantity that happens to be unique
+    (a price, a floor area) keeps its role: its name has no id word."""
+    words = re.findall(r"[a-z0-9]+|#", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(column)).lower())
+    if not _ID_WORDS.intersection(words):
+        return False
+    present = numbers[np.isfinite(numbers)]
+    if len(present) <= 50 or not np.array_equal(present, np.floor(present)):
+        return False
+    return len(np.unique(present)) >= 0.9 * len(present)
 
 
 def _finish(column, series, na, role, label, max_categories, min_category_count):
