@@ -5,7 +5,8 @@
 * Odoo-style naive Bayes: Odoo CRM's "predictive lead scoring" (crm.lead ``_pls_get_naive_bayes_probabilities``).
 
 All baselines see the same columns as the pipeline minus identifier columns (text columns where almost
-every value is unique), timestamps as day numbers. They use probability 0.5 as their accuracy threshold.
+every value is unique, and record numbers by the pipeline's own rule: ``is_record_number``), timestamps as
+day numbers. They use probability 0.5 as their accuracy threshold.
 """
 
 from __future__ import annotations
@@ -18,15 +19,21 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
+from leadscore.ml.features.tabular import is_record_number
+
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
-    """Drop unique-string ids; timestamps → days since epoch; strings stay strings."""
+    """Drop unique-string ids and record numbers; timestamps → days since epoch; strings stay strings."""
     out = {}
     for col in frame.columns:
         s = frame[col]
         if pd.api.types.is_datetime64_any_dtype(s.dtype):
             out[col] = (s - pd.Timestamp("1970-01-01")).dt.total_seconds() / 86_400
-        elif pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
+        elif pd.api.types.is_bool_dtype(s.dtype):
+            out[col] = s.astype(float)
+        elif pd.api.types.is_numeric_dtype(s.dtype):
+            if is_record_number(col, s.to_numpy(dtype=float, na_value=np.nan)):
+                continue  # identifier
             out[col] = s.astype(float)
         else:
             if s.nunique() >= 0.9 * s.notna().sum():

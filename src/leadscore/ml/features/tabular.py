@@ -74,7 +74,7 @@ def profile_column(
         vals = series.dropna()
         if len(vals) and vals.isin([0, 1]).all():
             return ColumnPlan(column, "boolean", label), ""
-        if _record_numbers(column, column_numbers(series, na)):
+        if is_record_number(column, column_numbers(series, na)):
             return None, RECORD_NUMBER
         return ColumnPlan(column, "numeric", label), ""
     obj = object_values(series)
@@ -89,7 +89,7 @@ def profile_column(
         return ColumnPlan(column, "datetime", label), ""
     nums = column_numbers(pd.Series(present, dtype=object), na)
     if np.isfinite(nums).mean() >= 0.98:
-        if _record_numbers(column, column_numbers(series, na)):
+        if is_record_number(column, column_numbers(series, na)):
             return None, RECORD_NUMBER
         return ColumnPlan(column, "numeric", label), ""
     return _finish(column, series, na, "categorical", label, max_categories, min_category_count)
@@ -101,7 +101,7 @@ _ID_WORDS = frozenset({"id", "ids", "number", "no", "nr", "num", "key", "ref", "
 RECORD_NUMBER = "identifier (a whole number unique to almost every row, named like an id)"
 
 
-def _record_numbers(column: str, numbers: np.ndarray) -> bool:
+def is_record_number(column: str, numbers: np.ndarray) -> bool:
     """Whole numbers, nearly one per row, in a column named like an id (a record or phone number).
 
     Why: as a feature such a number says when the record was created, or nothing, and as a
