@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Built now, not by the first request: it walks every route's signature (about a second
         # under load), and the first request would hold the event loop for all of it.
         metrics.route_index(app)
+        scoring_process = None
         if getattr(app.state, "tune_gc", False):  # a serving process, not a test's app
             from leadscore.scoring.model_cache import model_cache
 
@@ -60,13 +61,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
             gc_tuning.tune_for_serving()
             if not active.settings.broker_url:  # the real-time path's threads live in this process
                 gc_tuning.tune_thread_switching()
-        scoring_process = None
-        if getattr(app.state, "tune_gc", False) and not active.settings.broker_url \
-                and active.settings.scoring_process:
-            from leadscore.scoring.offload import ScoringProcess
+                if active.settings.scoring_process:  # and POST /v1/score is scored on the other core
+                    from leadscore.scoring.offload import ScoringProcess
 
-            scoring_process = app.state.scoring_process = ScoringProcess(active.settings)
-            await scoring_process.start()
+                    scoring_process = app.state.scoring_process = ScoringProcess(active.settings)
+                    await scoring_process.start()
         scheduler = None
         if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
             from leadscore.tasks import make_scheduler

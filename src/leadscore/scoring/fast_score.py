@@ -116,8 +116,8 @@ def _scoring() -> tuple[Callable[..., Any], Callable[[], Any], Any]:
     scoring modules import the app's routers, which import this one) and kept: importing them
     in every request cost ~2 µs of event-loop time."""
     from leadscore.scoring.api import score_stateless
-    from leadscore.scoring.stateless import batcher
     from leadscore.scoring.model_cache import model_cache
+    from leadscore.scoring.stateless import batcher
 
     return model_cache, batcher, route_of(score_stateless)
 

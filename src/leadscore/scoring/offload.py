@@ -155,8 +155,8 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
 
     from leadscore.core import gc_tuning
     from leadscore.core.runtime import Runtime
-    from leadscore.scoring.schemas import ScoreRequest
     from leadscore.scoring.model_cache import ModelCache
+    from leadscore.scoring.schemas import ScoreRequest
 
     runtime = Runtime.open(settings, upgrade=False)
     models = ModelCache()
@@ -197,10 +197,8 @@ def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
     many leads were scored. Validation as the in-process fast path does it (``validate_json``)."""
     from pydantic import ValidationError
 
-    from leadscore.scoring.stateless import _score_batch, _Waiting
-
     answers: list[bytes | None] = [None] * len(bodies)
-    batch: list[_Waiting] = []
+    batch: list[stateless._Waiting] = []
     positions: list[int] = []
     for n, body in enumerate(bodies):
         try:
@@ -213,10 +211,10 @@ def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
             continue
         if found is None:  # no champion: the route's 409
             continue
-        batch.append(_Waiting(request, found[0], found[1], None))  # type: ignore[arg-type]
+        batch.append(stateless._Waiting(request, found[0], found[1], None))  # type: ignore[arg-type]
         positions.append(n)
     scored = 0
-    for n, waiting, body in zip(positions, batch, _score_batch(batch, now), strict=True):
+    for n, waiting, body in zip(positions, batch, stateless._score_batch(batch, now), strict=True):
         if isinstance(body, bytes):
             answers[n] = body
             scored += len(waiting.request.leads)
