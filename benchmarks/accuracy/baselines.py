@@ -32,7 +32,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
         elif pd.api.types.is_bool_dtype(s.dtype):
             out[col] = s.astype(float)
         elif pd.api.types.is_numeric_dtype(s.dtype):
-            if is_record_number(col, s.to_numpy(dtype=float, na_value=np.nan)):
+            if is_record_number(col, s):
                 continue  # identifier
             out[col] = s.astype(float)
         else:

@@ -74,7 +74,7 @@ def profile_column(
         vals = series.dropna()
         if len(vals) and vals.isin([0, 1]).all():
             return ColumnPlan(column, "boolean", label), ""
-        if is_record_number(column, column_numbers(series, na)):
+        if is_record_number(column, series, na):
             return None, RECORD_NUMBER
         return ColumnPlan(column, "numeric", label), ""
     obj = object_values(series)
@@ -89,7 +89,7 @@ def profile_column(
         return ColumnPlan(column, "datetime", label), ""
     nums = column_numbers(pd.Series(present, dtype=object), na)
     if np.isfinite(nums).mean() >= 0.98:
-        if is_record_number(column, column_numbers(series, na)):
+        if is_record_number(column, series, na):
             return None, RECORD_NUMBER
         return ColumnPlan(column, "numeric", label), ""
     return _finish(column, series, na, "categorical", label, max_categories, min_category_count)
@@ -101,7 +101,7 @@ _ID_WORDS = frozenset({"id", "ids", "number", "no", "nr", "num", "key", "ref", "
 RECORD_NUMBER = "identifier (a whole number unique to almost every row, named like an id)"
 
 
-def is_record_number(column: str, numbers: np.ndarray) -> bool:
+def is_record_number(column: str, values: pd.Series | np.ndarray, na: frozenset[str] = frozenset()) -> bool:
     """Whole numbers, nearly one per row, in a column named like an id (a record or phone number).
 
     Why: as a feature such a number says when the record was created, or nothing, and as a
@@ -109,8 +109,9 @@ def is_record_number(column: str, numbers: np.ndarray) -> bool:
     numbers lie beyond every value seen in training. A quantity that happens to be unique
     (a price, a floor area) keeps its role: its name has no id word."""
     words = re.findall(r"[a-z0-9]+|#", re.sub(r"([a-z])([A-Z])", r"\1 \2", str(column)).lower())
-    if not _ID_WORDS.intersection(words):
+    if not _ID_WORDS.intersection(words):  # first: most columns end here, before their values are read
         return False
+    numbers = column_numbers(values, na)
     present = numbers[np.isfinite(numbers)]
     if len(present) <= 50 or not np.array_equal(present, np.floor(present)):
         return False
