@@ -274,7 +274,8 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
         base, workers = bases[m["workers"]]["stock uvicorn"], m["workers"]
         lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score`", m.get("get", SKIPPED), base, workers))
         post = row(f"{m['mode']}: `POST /v1/score` (1 lead, 20 interactions)", m.get("post", SKIPPED), base, workers)
-        if m["mode"] == "embedded" and isinstance(m.get("post"), WrkResult) and 2 in bases:  # two processes
+        if m["mode"] == "embedded" and isinstance(m.get("post"), WrkResult) \
+                and isinstance(bases.get(2, {}).get("stock uvicorn"), WrkResult):  # two processes
             post = post[:-2] + f" ({m['post'].rps / bases[2]['stock uvicorn'].rps:.0%} of 2 workers) |"
         lines.append(post)
         lines.append(row(f"{m['mode']}: `GET /v1/leads/{{id}}/score` while posting events",

@@ -6,8 +6,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # spawned workers inherit it
 
+from leadscore.core.config import Settings  # noqa: E402
 from leadscore.core.serve_cli import run_uvicorn  # noqa: E402
 
 if __name__ == "__main__":
     run_uvicorn("trivial_app:app", host="127.0.0.1", port=int(sys.argv[1]), workers=int(sys.argv[2]),
-                log_level="warning")
+                log_level="warning", keep_alive=Settings.model_fields["keep_alive_seconds"].default)

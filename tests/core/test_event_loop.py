@@ -132,7 +132,8 @@ def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADSCORE_")}
-    env.update(LEADSCORE_HOME=str(tmp_path), LEADSCORE_SCHEDULER_ENABLED="false", LEADSCORE_LOG_LEVEL="WARNING")
+    env.update(LEADSCORE_HOME=str(tmp_path), LEADSCORE_SCHEDULER_ENABLED="false", LEADSCORE_LOG_LEVEL="WARNING",
+               LEADSCORE_KEEP_ALIVE_SECONDS="1.5")
     command = [sys.executable, "-c", "from leadscore.cli import app; app()", "serve", "--port", str(port)]
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
@@ -150,9 +151,28 @@ def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
             answers = [httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code for _ in range(20)]
             assert client.get("/v1/leads").status_code == 401
         assert answers == [200] * 20
+        # The idle time-out is the configured one: a connection idle for 0.5 s is still served,
+        # one idle for 3 s was closed by the server (uvicorn's own default is 5 s).
+        assert _idle_then_request(port, 0.5) != b""
+        assert _idle_then_request(port, 3.0) == b""
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _idle_then_request(port: int, idle: float) -> bytes:
+    """What the server sends for a second request on one connection left idle ``idle`` seconds
+    after the first answer (b"": it had closed the connection)."""
+    request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(request)
+        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        time.sleep(idle)
+        try:
+            conn.sendall(request)
+            return conn.recv(65536)
+        except ConnectionResetError:
+            return b""
 
 
 def _listeners(port: int) -> int:

@@ -122,6 +122,14 @@ class Settings(BaseSettings):
         description="How long a validated API key is trusted without a database lookup; "
         "a key revoked in another process stops working within this time.",
     )
+    keep_alive_seconds: float = Field(
+        default=75.0, gt=0, le=3600,
+        description="How long `leadscore serve` keeps an idle client connection open. Longer than "
+        "client pools keep idle connections (httpx: 5 s) and than proxies' idle time-outs (nginx: 75 s), "
+        "because a server that closes first races the client's next request on that connection, "
+        "which then fails with a reset (uvicorn's 5 s default lost event posts this way in "
+        "benchmarks/run_api.py).",
+    )
     cache_warm_leads: int = Field(
         default=100_000, ge=0, le=10_000_000,
         description="At start-up the API loads the current scores of up to this many leads (most "
@@ -290,6 +298,7 @@ class Settings(BaseSettings):
             "LEADSCORE_KEY_CACHE_SECONDS": f"{self.key_cache_seconds:g}",
             "LEADSCORE_USAGE_FLUSH_SECONDS": f"{self.usage_flush_seconds:g}",
             "LEADSCORE_CACHE_WARM_LEADS": str(self.cache_warm_leads),
+            "LEADSCORE_KEEP_ALIVE_SECONDS": f"{self.keep_alive_seconds:g}",
             "LEADSCORE_METRICS_REQUIRE_KEY": str(self.metrics_require_key).lower(),
             "LEADSCORE_OPENTELEMETRY": str(self.opentelemetry).lower(),
             "LEADSCORE_SCORING_PROCESS": str(self.scoring_process).lower(),

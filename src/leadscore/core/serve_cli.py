@@ -35,10 +35,12 @@ def serve_command(
     Runtime.open(settings).close()  # connect and migrate once, before workers start
     console.print(f"leadscore API on http://{host}:{port}  (docs at /docs)")
     run_uvicorn("leadscore.app:create_served_app", host=host, port=port, workers=workers,
-                log_level=(log_level or settings.log_level).lower(), factory=True)
+                log_level=(log_level or settings.log_level).lower(), keep_alive=settings.keep_alive_seconds,
+                factory=True)
 
 
-def run_uvicorn(app: str, *, host: str, port: int, workers: int, log_level: str, factory: bool = False) -> None:
+def run_uvicorn(app: str, *, host: str, port: int, workers: int, log_level: str, keep_alive: float,
+                factory: bool = False) -> None:
     """Serve ``app`` (an import string) as `leadscore serve` does: our event loop, uvicorn's
     supervisor for several workers, each worker listening on a socket of its own.
 
@@ -55,6 +57,7 @@ def run_uvicorn(app: str, *, host: str, port: int, workers: int, log_level: str,
         access_log=False,
         loop=_event_loop(),
         backlog=4096,  # a burst of 1,000+ clients fits in the accept queue
+        timeout_keep_alive=keep_alive,
         # uvicorn kills a worker process that does not answer its health ping within this time;
         # a new worker first re-imports this CLI (with scikit-learn and pandas: ~7 s on 2 loaded
         # cores), before it can answer, so the default 5 s killed every worker in a loop.
