@@ -179,6 +179,18 @@ def test_record_numbers_named_like_ids_are_identifiers_and_quantities_keep_their
     assert "Lead Number" not in small.excluded_columns_
 
 
+@pytest.mark.parametrize("distinct", [50, 51])
+def test_record_numbers_and_text_identifiers_have_the_same_bounds(rng, distinct):
+    # 55 rows: with 50 distinct values (over nine in ten) neither rule calls a column an
+    # identifier (50 is not more than 50); with 51, both do.
+    values = np.concatenate([np.arange(distinct), np.arange(55 - distinct)]) * 7 + 1_000
+    leads = pd.DataFrame({"lead_id": np.arange(55), "Lead Number": rng.permutation(values),
+                          "Lead code": [f"code {v}" for v in rng.permutation(values)]})
+    fb = FeatureBuilder().fit(leads, as_of=AS_OF)
+    excluded = {c for c in ("Lead Number", "Lead code") if c in fb.excluded_columns_}
+    assert excluded == (set() if distinct == 50 else {"Lead Number", "Lead code"}), fb.excluded_columns_
+
+
 def test_target_encoding_is_out_of_fold_in_fit_transform(rng):
     leads = messy_leads(rng, 400)
     y = rng.integers(0, 2, len(leads))

@@ -115,7 +115,10 @@ def is_record_number(column: str, values: pd.Series | np.ndarray, na: frozenset[
     present = numbers[np.isfinite(numbers)]
     if len(present) <= 50 or not np.array_equal(present, np.floor(present)):
         return False
-    return len(np.unique(present)) >= 0.9 * len(present)
+    distinct = len(np.unique(present))
+    # The bounds of the text identifier rule (``_finish``): more than 50 distinct values, at
+    # least nine in ten present values distinct.
+    return distinct > 50 and distinct >= 0.9 * len(present)
 
 
 def _finish(column, series, na, role, label, max_categories, min_category_count):
