@@ -34,7 +34,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from sqlalchemy import select  # noqa: E402
 
-from benchmarks.results import RESULTS, cpu_model, write_section  # noqa: E402
+from benchmarks.results import cpu_model, write_section  # noqa: E402
 from leadscore.core.config import load_settings  # noqa: E402
 from leadscore.core.database import session_scope  # noqa: E402
 from leadscore.core.runtime import Runtime  # noqa: E402

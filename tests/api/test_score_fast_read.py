@@ -68,7 +68,7 @@ def test_the_fast_answer_is_the_routes_answer(api, scored_lead, answered):
     pending = guard.usage.pending(principal.key_id)
     assert sum(n for (_, _, route, status), n in pending.items() if route == ROUTE and status == "2xx") == 2
     exposition = c.get("/metrics").text
-    assert f'leadscore_http_requests_total{{method="GET",route="/v1/leads/{{lead_id}}/score",status="200"}} ' \
+    assert 'leadscore_http_requests_total{method="GET",route="/v1/leads/{lead_id}/score",status="200"} ' \
            in exposition
 
 

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 
 from leadscore.core.config import load_settings
-from leadscore.core.database import session_scope
 from leadscore.core.runtime import Runtime
 from leadscore.ml import TrainingConfig
 from leadscore.registry.tasks import run_training_job

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Header, Query, status
+from fastapi import Query, status
 
 from leadscore.core.deps import SessionDep
 from leadscore.core.idempotency import IdempotencyKey, replay_or_run

@@ -14,7 +14,7 @@ from fastapi import Path, Query, status
 from sqlalchemy import select
 
 from leadscore.core import outbox
-from leadscore.core.deps import ServicesDep, SessionDep
+from leadscore.core.deps import SessionDep
 from leadscore.core.problems import Conflict, NotFound
 from leadscore.core.routes import router as api_router
 from leadscore.core.scheduler_models import ScheduledRun
