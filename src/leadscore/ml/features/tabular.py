@@ -74,9 +74,7 @@ def profile_column(
         vals = series.dropna()
         if len(vals) and vals.isin([0, 1]).all():
             return ColumnPlan(column, "boolean", label), ""
-        if is_record_number(column, series, na):
-            return None, RECORD_NUMBER
-        return ColumnPlan(column, "numeric", label), ""
+        return _numeric(column, series, na, label)
     obj = object_values(series)
     present = [v for v in pd.unique(obj) if to_category(v, na) is not None]
     if not present:
@@ -89,9 +87,7 @@ def profile_column(
         return ColumnPlan(column, "datetime", label), ""
     nums = column_numbers(pd.Series(present, dtype=object), na)
     if np.isfinite(nums).mean() >= 0.98:
-        if is_record_number(column, series, na):
-            return None, RECORD_NUMBER
-        return ColumnPlan(column, "numeric", label), ""
+        return _numeric(column, series, na, label)
     return _finish(column, series, na, "categorical", label, max_categories, min_category_count)
 
 
@@ -99,6 +95,19 @@ def profile_column(
 _ID_WORDS = frozenset({"id", "ids", "number", "no", "nr", "num", "key", "ref", "reference", "uuid", "guid",
                        "serial", "#"})
 RECORD_NUMBER = "identifier (a whole number unique to almost every row, named like an id)"
+
+
+def _numeric(column: str, series: pd.Series, na: frozenset[str], label: str) -> tuple[ColumnPlan | None, str]:
+    """A numeric column's plan, or its exclusion when it holds record numbers."""
+    if is_record_number(column, series, na):
+        return None, RECORD_NUMBER
+    return ColumnPlan(column, "numeric", label), ""
+
+
+def _mostly_distinct(distinct: int, present: int) -> bool:
+    """The identifier bound of both rules (record numbers, unique text): more than 50 distinct
+    values, and at least nine in ten present values distinct."""
+    return distinct > 50 and distinct >= 0.9 * present
 
 
 def is_record_number(column: str, values: pd.Series | np.ndarray, na: frozenset[str] = frozenset()) -> bool:
@@ -115,10 +124,7 @@ def is_record_number(column: str, values: pd.Series | np.ndarray, na: frozenset[
     present = numbers[np.isfinite(numbers)]
     if len(present) <= 50 or not np.array_equal(present, np.floor(present)):
         return False
-    distinct = len(np.unique(present))
-    # The bounds of the text identifier rule (``_finish``): more than 50 distinct values, at
-    # least nine in ten present values distinct.
-    return distinct > 50 and distinct >= 0.9 * len(present)
+    return _mostly_distinct(len(np.unique(present)), len(present))
 
 
 def _finish(column, series, na, role, label, max_categories, min_category_count):
@@ -134,7 +140,7 @@ def _finish(column, series, na, role, label, max_categories, min_category_count)
     avg_words = float(np.average(words, weights=counts.to_numpy()))
     if avg_words >= 5 and len(counts) > 0.5 * n_present and column not in LEAD_FIELDS:
         return ColumnPlan(column, "text", label), ""
-    if len(counts) >= 0.9 * n_present and len(counts) > 50 and column not in LEAD_FIELDS:
+    if _mostly_distinct(len(counts), n_present) and column not in LEAD_FIELDS:
         return None, "identifier (almost every value is unique)"
     if float(lengths.to_numpy().mean()) > 60 and column not in LEAD_FIELDS:
         return ColumnPlan(column, "text", label), ""
