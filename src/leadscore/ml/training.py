@@ -40,11 +40,9 @@ not by re-weighting: measured on Olist (10.5 % converted), sqrt re-weighting
 
 from __future__ import annotations
 
-import hashlib
-import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -61,6 +59,7 @@ from .gam import AdditiveBoostingClassifier, outer_bag_count
 from .leakage import LeakageGuard
 from .metrics import binary_metrics, choose_threshold
 from .model import ConversionModel
+from .provenance import training_metadata
 from .rules import RulesModel
 
 Progress = Callable[[str, float], None]
@@ -131,7 +130,7 @@ def train_conversion_model(leads: pd.DataFrame, y, interactions: pd.DataFrame | 
                          random_state=cfg.seed).fit(leads, y, closed)
     exclude = tuple(cfg.exclude) + tuple(guard.excluded_)
     n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
-    meta = _metadata(leads, interactions, y, at, cfg, guard)
+    meta = training_metadata(leads, interactions, y, at, cfg, guard)
     rules = RulesModel.from_file(cfg.rules_path) if cfg.rules_path else RulesModel.default()
     rules.set_params(na_values=tuple(cfg.na_values))
 
@@ -363,39 +362,3 @@ def _cross_fitted_metrics(raw, y, cfg, threshold=None) -> dict:
         p[te] = Calibrator(cfg.calibration, random_state=cfg.seed).fit(raw[tr], y[tr]).transform(raw[te])
     thr = threshold if threshold is not None else choose_threshold(y, p, cfg.threshold_metric)
     return binary_metrics(y, p, thr)
-
-
-def _fingerprint(leads, interactions, y) -> str:
-    h = hashlib.sha256()
-    h.update(pd.util.hash_pandas_object(leads, index=False).to_numpy().tobytes())
-    h.update(np.asarray(y, dtype=np.int64).tobytes())
-    if interactions is not None:
-        h.update(pd.util.hash_pandas_object(interactions, index=False).to_numpy().tobytes())
-    return h.hexdigest()
-
-
-def _metadata(leads, interactions, y, at, cfg, guard) -> dict:
-    import lightgbm
-    import sklearn
-
-    from .. import __version__
-
-    window = {}
-    if CREATED_AT in leads and leads[CREATED_AT].notna().any():
-        window = {"created_from": str(pd.Timestamp(leads[CREATED_AT].min())),
-                  "created_to": str(pd.Timestamp(leads[CREATED_AT].max()))}
-    window["as_of_from"] = str(pd.Timestamp(int(at.min())))
-    window["as_of_to"] = str(pd.Timestamp(int(at.max())))
-    cfg_dict = asdict(cfg)
-    return {
-        "trained_at": pd.Timestamp.now(tz="UTC").isoformat(),
-        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in cfg_dict.items()},
-        "library_versions": {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-                             "scikit-learn": sklearn.__version__, "lightgbm": lightgbm.__version__,
-                             "leadscore": __version__},
-        "data_fingerprint": _fingerprint(leads, interactions, y),
-        "data_window": window,
-        "row_counts": {"leads": int(len(leads)), "interactions": 0 if interactions is None else int(len(interactions)),
-                       "converted": int(np.sum(y)), "not_converted": int(len(y) - np.sum(y))},
-        "leakage": guard.report(),
-    }
