@@ -153,7 +153,7 @@ def test_leadscore_serve_answers_on_the_batch_accepting_loop(tmp_path):
         assert answers == [200] * 20
         # The idle time-out is the configured one: a connection idle for 0.5 s is still served,
         # one idle for 3 s was closed by the server (uvicorn's own default is 5 s).
-        assert _idle_then_request(port, 0.5) != b""
+        assert _idle_then_request(port, 0.5).startswith(b"HTTP/1.1 200")
         assert _idle_then_request(port, 3.0) == b""
     finally:
         process.terminate()
@@ -166,13 +166,33 @@ def _idle_then_request(port: int, idle: float) -> bytes:
     request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
     with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
         conn.sendall(request)
-        assert conn.recv(65536).startswith(b"HTTP/1.1 200")
+        assert _read_response(conn).startswith(b"HTTP/1.1 200")
         time.sleep(idle)
         try:
             conn.sendall(request)
-            return conn.recv(65536)
+            return _read_response(conn)
         except ConnectionResetError:
             return b""
+
+
+def _read_response(conn: socket.socket) -> bytes:
+    """One whole HTTP response, headers and Content-Length body (the server may send them in
+    separate writes, so one recv can stop after the headers); b"" if the server closed first."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return received
+        received += chunk
+    head, _, body = received.partition(b"\r\n\r\n")
+    length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                  if line.lower().startswith(b"content-length:"))
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head + b"\r\n\r\n" + body
 
 
 def _listeners(port: int) -> int:
