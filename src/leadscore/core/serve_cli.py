@@ -56,6 +56,7 @@ def run_uvicorn(app: str, *, host: str, port: int, workers: int, log_level: str,
         log_level=log_level,
         access_log=False,
         loop=_event_loop(),
+        http=_http_protocol(),
         backlog=4096,  # a burst of 1,000+ clients fits in the accept queue
         timeout_keep_alive=keep_alive,
         # uvicorn kills a worker process that does not answer its health ping within this time;
@@ -90,6 +91,16 @@ def _shared_socket(host: str, port: int) -> socket.socket | None:
         return reuse_port_socket(host, port)
     except OSError as exc:
         raise UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+
+
+def _http_protocol() -> str:
+    """httptools sending each response's head and body in one write (core.http_protocol);
+    uvicorn's default where httptools is missing."""
+    try:
+        import httptools  # noqa: F401
+    except ImportError:
+        return "auto"
+    return "leadscore.core.http_protocol:OneWriteHttpToolsProtocol"
 
 
 def _event_loop() -> str:
