@@ -114,14 +114,27 @@ async def test_two_requests_on_one_connection_are_two_whole_writes():
 
 
 @run
-async def test_a_head_whose_body_is_late_is_not_held_until_the_body():
-    # A streamed answer whose first chunk takes time: the client sees the head at once.
-    transport, protocol = await _serve(GET, await _answer(b"late", pause=0.2))
+async def test_a_head_whose_body_is_late_waits_for_it_but_a_streamed_head_goes_at_once():
+    # With a content-length the body follows, so head and body still go out as one write.
+    transport, protocol = await _serve(GET, await _answer(b"late", pause=0.1))
+    await asyncio.sleep(0.05)
+    assert transport.writes == []
+    await asyncio.sleep(0.2)
+    assert len(transport.writes) == 1 and transport.writes[0].endswith(b"\r\n\r\nlate")
+    protocol.connection_lost(None)
+
+    async def streamed(scope, receive, send):  # no content-length: chunks as they come
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await asyncio.sleep(0.2)
+        await send({"type": "http.response.body", "body": b"chunk", "more_body": False})
+
+    transport, protocol = await _serve(GET, streamed)
     await asyncio.sleep(0.05)
     assert len(transport.writes) == 1 and transport.writes[0].startswith(b"HTTP/1.1 200 OK")
-    assert transport.writes[0].endswith(b"\r\n\r\n")
+    assert b"transfer-encoding: chunked" in transport.writes[0]
     await asyncio.sleep(0.3)
-    assert transport.writes[1:] == [b"late"]
+    assert transport.writes[1:] == [b"5\r\nchunk\r\n0\r\n\r\n"]
     protocol.connection_lost(None)
 
 
@@ -146,9 +159,8 @@ async def test_a_closing_response_is_written_before_the_close():
 
 @run
 async def test_transport_sends_100_continue_at_once_and_flushes_on_close_not_on_abort():
-    loop = asyncio.get_running_loop()
     inner = Recording()
-    transport = OneWriteTransport(inner, loop)
+    transport = OneWriteTransport(inner)
     transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     assert inner.writes == [b"HTTP/1.1 100 Continue\r\n\r\n"]
     transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n")
@@ -157,8 +169,8 @@ async def test_transport_sends_100_continue_at_once_and_flushes_on_close_not_on_
     assert inner.writes[1] == b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n" and inner.closed
 
     inner = Recording()
-    transport = OneWriteTransport(inner, loop)
-    transport.write(b"HTTP/1.1 200 OK\r\n\r\n")
+    transport = OneWriteTransport(inner)
+    transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
     transport.abort()
     await asyncio.sleep(0)
     assert inner.writes == [] and inner.aborted  # an aborted connection sends nothing more
@@ -168,9 +180,8 @@ async def test_transport_sends_100_continue_at_once_and_flushes_on_close_not_on_
 @pytest.mark.parametrize("data", [b"plain body", b"HTTP/1.1 200 OK\r\n\r\n"])
 @run
 async def test_whatever_is_held_keeps_its_order(data):
-    loop = asyncio.get_running_loop()
     inner = Recording()
-    transport = OneWriteTransport(inner, loop)
+    transport = OneWriteTransport(inner)
     transport.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\n")
     transport.write(data)
     transport.write(b"after")

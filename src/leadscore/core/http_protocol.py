@@ -9,10 +9,11 @@ Under the stateless-scoring load the two writes were the biggest single item
 of the API process's time. Here the connection's transport holds a write that
 ends a response head and sends it with the next write, the body, as one.
 
-Nothing is reordered and nothing waits for long: a held head goes out with the
-next write, before the transport closes, or at the end of the event loop's
-current iteration (a response whose body is not ready at once: a streamed
-download, a HEAD response, which has no body write), whichever comes first.
+Nothing is reordered and nothing is held past its response: only a head that
+announces a ``content-length`` is held (a streamed, chunked response's head
+goes out at once), and it goes out with the next write, when the response is
+complete (a HEAD response has no body write), or before the transport closes.
+Nothing is scheduled on the event loop per response.
 """
 
 from __future__ import annotations
@@ -26,11 +27,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 class OneWriteTransport:
     """A connection's transport that sends a response head together with what follows it."""
 
-    __slots__ = ("_transport", "_loop", "_held")
+    __slots__ = ("_transport", "_held")
 
-    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, transport: asyncio.Transport) -> None:
         self._transport = transport
-        self._loop = loop
         self._held: bytes | None = None
 
     def write(self, data: bytes) -> None:
@@ -38,11 +38,11 @@ class OneWriteTransport:
         if held is not None:
             self._held = None
             self._transport.write(held + bytes(data))
-        elif data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n" and not data.startswith(b"HTTP/1.1 100 "):
-            # A response head (uvicorn writes one whole, in one call). 100 Continue is sent at
-            # once: the client waits for it before it sends the body.
+        elif data[:5] == b"HTTP/" and data[-4:] == b"\r\n\r\n" and b"\r\ncontent-length:" in data:
+            # A response head (uvicorn writes one whole, in one call, header names in lower
+            # case) whose body has a known length, so it follows. 100 Continue has none and is
+            # sent at once: the client waits for it before it sends the body.
             self._held = data
-            self._loop.call_soon(self.flush)
         else:
             self._transport.write(data)
 
@@ -72,4 +72,8 @@ class OneWriteHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` on a ``OneWriteTransport``; everything else is uvicorn's."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(OneWriteTransport(transport, self.loop))  # type: ignore[arg-type]
+        super().connection_made(OneWriteTransport(transport))  # type: ignore[arg-type]
+
+    def on_response_complete(self) -> None:
+        self.transport.flush()  # type: ignore[attr-defined]  # a HEAD response's head
+        super().on_response_complete()
