@@ -3,53 +3,15 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import pytest
 
 from leadscore.core.database import session_scope
 from leadscore.core.security import keys
-from leadscore.registry.tasks import run_training_job
-from leadscore.scoring import stateless
-from leadscore.scoring.fast_score import StatelessScoreMiddleware
-from tests.api.helpers import no_wait, seed_history
+from tests.api.helpers import no_wait
+from tests.api.stateless_support import BODY, FORCE_ROUTE, RATE_HEADERS, answered, champion  # noqa: F401
 
 ROUTE = "POST /v1/score"
-RATE_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset", "ratelimit-policy", "ratelimit")
-BODY = {"leads": [{"ref": "a", "intent": "buy", "pre_approved": True, "timeline_months": 1,
-                   "created_at": "2026-01-10T09:00:00Z",
-                   "interactions": [{"type": "showing", "occurred_at": "2026-01-12T10:00:00+02:00",
-                                     "direction": "inbound"}]},
-                  {"ref": "b", "postcode": "  98103 "}]}
-
-
-@pytest.fixture
-def answered(monkeypatch) -> list[bool]:
-    """What the fast path did per request (True: answered itself); ``FORCE_ROUTE`` in it hands over."""
-    outcomes: list[bool] = []
-    original = StatelessScoreMiddleware._answer
-
-    async def spy(self, scope, receive, received, send):  # noqa: ANN001, ANN202
-        if outcomes and outcomes[-1] is FORCE_ROUTE:
-            outcomes[-1] = False
-            return False
-        outcomes.append(await original(self, scope, receive, received, send))
-        return outcomes[-1]
-
-    monkeypatch.setattr(StatelessScoreMiddleware, "_answer", spy)
-    return outcomes
-
-
-FORCE_ROUTE = object()
-
-
-@pytest.fixture
-def champion(api, monkeypatch) -> None:
-    services = api.client.app.state.services
-    seed_history(services)
-    assert run_training_job(services.runtime.sessions, dataset="default").promoted
-    # Both answers are scored "now": the same now, so the same bytes.
-    monkeypatch.setattr(stateless, "utcnow", lambda: datetime(2026, 2, 1, tzinfo=UTC))
 
 
 def _key(api, **options) -> dict[str, str]:  # noqa: ANN001, ANN003

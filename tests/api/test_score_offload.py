@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from leadscore.scoring import offload, stateless
-from tests.api.test_score_fast_path import BODY, FORCE_ROUTE, RATE_HEADERS, answered, champion  # noqa: F401
+from tests.api.stateless_support import BODY, FORCE_ROUTE, RATE_HEADERS, answered, champion  # noqa: F401
 
 NOW = datetime(2026, 2, 1, tzinfo=UTC)  # the `champion` fixture's clock
 

@@ -23,7 +23,7 @@ from leadscore.core.services import Services
 from leadscore.scoring import service as scoring
 from leadscore.scoring.batch import rescore_dataset
 from leadscore.scoring.tasks import PREDICT_TOPIC, rescore_lead
-from tests.registry.test_training_job import FAST, _when, load_synthetic, runtime  # noqa: F401
+from tests.registry.training_support import FAST, _when, load_synthetic, runtime  # noqa: F401
 
 pytestmark = pytest.mark.slow
 
