@@ -51,7 +51,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         # Built now, not by the first request: it walks every route's signature (about a second
         # under load), and the first request would hold the event loop for all of it.
         metrics.route_index(app)
-        scoring_process = None
+        scoring_process = background = None
         if getattr(app.state, "tune_gc", False):  # a serving process, not a test's app
             from leadscore.scoring.model_cache import model_cache
 
@@ -66,8 +66,16 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
 
                     scoring_process = app.state.scoring_process = ScoringProcess(active.settings)
                     await scoring_process.start()
+                if active.settings.background_process and active.consumes_in_process:
+                    from leadscore.background_process import BackgroundProcess
+
+                    # The task queue, dispatcher sweep and scheduler then run there (this
+                    # process's stay open for the time the helper is starting or gone).
+                    background = app.state.background_process = BackgroundProcess(active)
+                    await background.start()
         scheduler = None
-        if active.settings.scheduler_enabled:  # retraining, drift checks, webhook retries, bulk-job recovery
+        # Retraining, drift checks, webhook retries, bulk-job recovery (in the helper, if there is one).
+        if active.settings.scheduler_enabled and background is None:
             from leadscore.tasks import make_scheduler
 
             scheduler = make_scheduler(active)
@@ -77,6 +85,8 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         finally:
             if scoring_process is not None:
                 await scoring_process.close()
+            if background is not None:
+                await background.close()
             if scheduler is not None:
                 scheduler.stop()
             guard.close()

@@ -153,3 +153,52 @@ def test_handing_off_queues_a_commit_at_once_and_marks_it_without_sending_it_twi
     finally:
         dispatcher.stop()
         task_queue.close()
+
+
+def test_forwarded_commits_go_to_the_other_process_until_it_fails_and_it_marks_them(runtime):
+    from sqlalchemy import select
+
+    from leadscore.core.outbox import OutboxMessage
+
+    task_queue, seen, arrived = _recording_queue()
+    dispatcher = OutboxDispatcher(runtime.sessions, task_queue, interval=0.05)
+    assert dispatcher.hand_off_commits()
+    forwarded: list[tuple[int, str, dict]] = []
+    dispatcher.forward_commits(lambda rows: forwarded.extend((m.id, m.topic, m.payload) for m in rows))
+    dispatcher.sweep_only_older_than(0.0)  # no grace for young rows: a sweep would take them at once
+    dispatcher.start()  # a loop that would sweep every 50 ms if it swept while forwarding
+    # The other process: its own dispatcher, queue and hand-off, fed with what this one forwards.
+    helper_queue, helper_seen, helper_arrived = _recording_queue()
+    other = Runtime.open(runtime.settings)
+    helper = OutboxDispatcher(other.sessions, helper_queue, interval=60.0)
+    helper.hand_off_commits()
+    try:
+        with session_scope(runtime.sessions) as session:
+            outbox.enqueue(session, "lead.rescore", {"lead_id": 1})
+        assert [(topic, payload) for _, topic, payload in forwarded] == [("lead.rescore", {"lead_id": 1})]
+        time.sleep(0.3)
+        assert not seen  # neither handed to this process's queue nor swept by its loop
+        helper.hand_off([type("Row", (), {"id": i, "topic": t, "payload": p}) for i, t, p in forwarded])
+        assert helper_arrived.wait(5)
+        helper_queue.join()
+        assert helper_seen == [{"lead_id": 1}]
+        assert helper.mark_handed() == 1 and helper.mark_handed() == 0
+        with session_scope(runtime.sessions, write=False) as session:
+            assert None not in session.scalars(select(OutboxMessage.dispatched_at)).all()
+
+        def gone(rows):  # noqa: ANN001, ANN202
+            raise ConnectionError("helper gone")
+
+        dispatcher.forward_commits(gone)
+        with session_scope(runtime.sessions) as session:
+            outbox.enqueue(session, "lead.rescore", {"lead_id": 2})
+        assert not dispatcher.forwarding
+        assert arrived.wait(5)  # this process took the work back at once
+        task_queue.join()
+        assert seen == [{"lead_id": 2}]
+    finally:
+        dispatcher.stop()
+        helper.stop()
+        task_queue.close()
+        helper_queue.close()
+        other.close()

@@ -184,6 +184,12 @@ class Settings(BaseSettings):
         "process, so the API's event loop and the scoring use a core each. Ignored in production mode, "
         "whose API workers already use every core.",
     )
+    background_process: bool = Field(
+        default=True,
+        description="Embedded mode: `leadscore serve` runs background work (rescoring, webhooks, the "
+        "scheduler) in a helper process, so the real-time path does not wait behind the API's event loop "
+        "for the interpreter lock. Ignored in production mode, where `leadscore worker` runs it.",
+    )
     scheduler_enabled: bool = Field(
         default=True, description="Run the embedded scheduler (retraining, drift checks) inside `leadscore serve`."
     )
@@ -302,6 +308,7 @@ class Settings(BaseSettings):
             "LEADSCORE_METRICS_REQUIRE_KEY": str(self.metrics_require_key).lower(),
             "LEADSCORE_OPENTELEMETRY": str(self.opentelemetry).lower(),
             "LEADSCORE_SCORING_PROCESS": str(self.scoring_process).lower(),
+            "LEADSCORE_BACKGROUND_PROCESS": str(self.background_process).lower(),
             "LEADSCORE_WEBHOOK_TIMEOUT_SECONDS": str(self.webhook_timeout_seconds),
             "LEADSCORE_WEBHOOK_MAX_ATTEMPTS": str(self.webhook_max_attempts),
             "LEADSCORE_WEBHOOK_BACKOFF_BASE_SECONDS": str(self.webhook_backoff_base_seconds),

@@ -21,6 +21,10 @@ Three ways to run it, because who should dispatch depends on the process:
   server runs this way. Measured why: under load every write transaction queues
   for SQLite's single write lock, and marking each commit's rows in a transaction
   of their own, through a thread starved of the GIL, made events wait seconds.
+  With ``forward_commits``, the rows go to another process instead (the embedded
+  server's background helper, ``leadscore.background_process``), which queues
+  them with ``hand_off`` and marks and sweeps them; this process then does not
+  sweep until the forwarding stops.
 
 Every mode sweeps on start and every ``interval`` seconds, picking up rows left
 by a process that died between its commit and its dispatch: nothing written to
@@ -32,12 +36,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.outbox import HAND_OFF, NOTIFY_CHANNEL
-from leadscore.core.queue import InProcessQueue, TaskQueue, dispatch_outbox
+from leadscore.core.queue import InProcessQueue, TaskQueue, dispatch_outbox, mark_dispatched
 from leadscore.core.write_lock import background_writer
 
 log = logging.getLogger(__name__)
@@ -63,6 +68,7 @@ class OutboxDispatcher:
         self._listener: Any = None
         self._listen_failed_at = -LISTEN_RETRY
         self._handed: set[int] | None = None  # ids given to the queue at commit, not yet marked
+        self._forward: Callable[[list[Any]], None] | None = None
 
     # ------------------------------------------------------------ configuration (before start)
     @property
@@ -89,13 +95,43 @@ class OutboxDispatcher:
         self.sessions.configure(info={**self.sessions.kw.get("info", {}), HAND_OFF: self._hand_off})
         return True
 
+    def forward_commits(self, forward: Callable[[list[Any]], None] | None) -> None:
+        """Hand-off mode: give each commit's rows to ``forward`` (another process, which dispatches,
+        marks and sweeps them) instead of this process's queue, until it fails or this is called
+        with None. Meanwhile this process does not sweep: two sweepers would run late rows twice."""
+        self._forward = forward
+
+    @property
+    def forwarding(self) -> bool:
+        return self._forward is not None
+
+    def hand_off(self, messages: list[Any]) -> None:
+        """Rows another process committed (objects with ``id``, ``topic`` and ``payload``): queue
+        them now and mark them sent with this process's own (hand-off mode only)."""
+        self._hand_off(messages)
+
     def _hand_off(self, messages: list[Any]) -> None:
+        forward = self._forward
+        if forward is not None:
+            try:
+                forward(messages)
+                return
+            except Exception as exc:  # the other process is gone: this one takes the work again
+                log.warning("forwarding committed outbox rows failed (%s); dispatching them here", exc)
+                self._forward = None
         handed = self._handed
         if handed is None:
             return
         for message in messages:
             handed.add(message.id)  # first, so a sweep running now marks it instead of sending it
             self.task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}")
+
+    def mark_handed(self) -> int:
+        """Mark sent the rows handed to the queue and not yet marked (before a hand-off process
+        exits, once its queue has run them); returns how many."""
+        if not self._handed:
+            return 0
+        return mark_dispatched(self.sessions, self._handed)
 
     def sweep_only_older_than(self, seconds: float) -> None:
         """Leave rows younger than ``seconds`` to a listening dispatcher (the loop only; ``drain`` sends all)."""
@@ -131,7 +167,9 @@ class OutboxDispatcher:
         try:
             while not self._stop.is_set():
                 try:
-                    self.drain(self.older_than)
+                    # While forwarding, only rows handed here before it began are left to mark.
+                    if self._forward is None or self._handed:
+                        self.drain(self.older_than)
                 except Exception:  # database or broker hiccup: the next sweep retries
                     log.exception("outbox dispatch failed")
                 self._wait()

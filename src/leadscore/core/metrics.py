@@ -74,10 +74,15 @@ def scores_computed(n: int = 1) -> None:
             _domain.scores += n
 
 
-def webhook_delivery(outcome: str) -> None:
-    """Count one webhook delivery attempt by outcome: ``delivered``, ``failed``, ``retrying``, ``gave_up``..."""
+def webhook_delivery(outcome: str, n: int = 1) -> None:
+    """Count ``n`` webhook delivery attempts by outcome: ``delivered``, ``failed``, ``retrying``, ``gave_up``..."""
     with _domain._lock:
-        _domain.webhooks[outcome[:40]] += 1
+        _domain.webhooks[outcome[:40]] += n
+
+
+def domain_counts() -> tuple[int, dict[str, int]]:
+    """Scores computed and webhook deliveries by outcome, counted in this process so far."""
+    return _domain.snapshot()
 
 
 # -- the per-app registry ---------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.database import session_scope, utcnow
@@ -254,3 +254,18 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     if handed is not None:
         handed.difference_update(marked)  # committed: marked for good
     return sent + len(marked)
+
+
+def mark_dispatched(sessions: sessionmaker[Session], ids: set[int]) -> int:
+    """Mark these outbox rows sent (those not marked yet) and forget them from ``ids``; returns how many."""
+    wanted = sorted(ids)
+    marked = 0
+    with session_scope(sessions) as session:
+        for start in range(0, len(wanted), 500):
+            marked += session.execute(
+                update(OutboxMessage)
+                .where(OutboxMessage.id.in_(wanted[start:start + 500]), OutboxMessage.dispatched_at.is_(None))
+                .values(dispatched_at=utcnow(), attempts=OutboxMessage.attempts + 1)
+                .execution_options(synchronize_session=False)).rowcount
+    ids.difference_update(wanted)
+    return marked

@@ -30,11 +30,13 @@ class Services:
         return isinstance(self.queue, InProcessQueue)
 
     @classmethod
-    def open(cls, settings: Settings | None = None, *, consume_in_process: bool | None = None) -> Services:
+    def open(cls, settings: Settings | None = None, *, consume_in_process: bool | None = None,
+             cache: Cache | None = None, upgrade: bool | None = None) -> Services:
         """Connect everything. With a broker URL, work goes to RabbitMQ workers;
-        without one (or when ``consume_in_process``), handlers run in this process."""
-        runtime = Runtime.open(settings)
-        cache = make_cache(runtime.settings.redis_url)
+        without one (or when ``consume_in_process``), handlers run in this process.
+        ``cache`` replaces the one the settings choose (the embedded background process's)."""
+        runtime = Runtime.open(settings, upgrade=upgrade)
+        cache = cache or make_cache(runtime.settings.redis_url)
         tasks = TaskRegistry()
         in_process = consume_in_process if consume_in_process is not None else not runtime.settings.broker_url
         task_queue: TaskQueue = (InProcessQueue(tasks) if in_process

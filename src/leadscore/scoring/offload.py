@@ -28,13 +28,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
-import pickle
+import signal
 import socket
-import struct
 from typing import Any
 
 from leadscore.core import metrics
 from leadscore.core.config import Settings
+from leadscore.core.frames import aread_frame, frame, read_frame, reap
 from leadscore.scoring import stateless
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,6 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 IN_FLIGHT = 2
 RESTART_AFTER = 5.0  # seconds after a child died
-_HEADER = struct.Struct("!Q")
 
 
 class ScoringProcess:
@@ -88,7 +87,7 @@ class ScoringProcess:
             self._next_batch += 1
             self._in_flight[self._next_batch] = [future for _, future in batch]
             # Scored as of this process's clock, as the route would score them now.
-            self._writer.write(_frame((self._next_batch, stateless.utcnow(), [body for body, _ in batch])))
+            self._writer.write(frame((self._next_batch, stateless.utcnow(), [body for body, _ in batch])))
         if self._pending and not self.ready:  # the child went away meanwhile: the route answers
             self._decline(future for _, future in self._pending)
             self._pending = []
@@ -96,8 +95,7 @@ class ScoringProcess:
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                size, = _HEADER.unpack(await reader.readexactly(_HEADER.size))
-                message = pickle.loads(await reader.readexactly(size))
+                message = await aread_frame(reader)
                 if message == "ready":
                     self.ready = True
                     log.info("scoring process %s ready", self._process.pid)
@@ -123,7 +121,7 @@ class ScoringProcess:
         if not self._closed:
             await asyncio.sleep(RESTART_AFTER)
             if not self._closed:
-                self._reap()
+                reap(self._process)
                 await self.start()
 
     @staticmethod
@@ -132,13 +130,6 @@ class ScoringProcess:
             if not future.done():
                 future.set_result(None)
 
-    def _reap(self) -> None:
-        if self._process is not None:
-            self._process.join(timeout=1)
-            if self._process.is_alive():
-                self._process.kill()
-                self._process.join(timeout=5)
-
     async def close(self) -> None:
         self._closed = True
         if self._writer is not None:
@@ -146,7 +137,8 @@ class ScoringProcess:
         if self._reader_task is not None:
             self._reader_task.cancel()
         if self._process is not None:
-            await asyncio.get_running_loop().run_in_executor(None, self._reap)
+            process = self._process
+            await asyncio.get_running_loop().run_in_executor(None, lambda: reap(process))
 
 
 def child_main(sock: socket.socket, settings: Settings) -> None:
@@ -158,6 +150,7 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     from leadscore.scoring.model_cache import ModelCache
     from leadscore.scoring.schemas import ScoreRequest
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the API shuts us down
     runtime = Runtime.open(settings, upgrade=False)
     models = ModelCache()
     adapter = TypeAdapter(ScoreRequest)
@@ -167,11 +160,10 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
     _send(stream, "ready")
     try:
         while True:
-            header = stream.read(_HEADER.size)
-            if len(header) < _HEADER.size:
+            try:
+                batch_id, now, bodies = read_frame(stream)
+            except EOFError:
                 return  # the API closed its end
-            size, = _HEADER.unpack(header)
-            batch_id, now, bodies = pickle.loads(stream.read(size))
             answers, scored = answer_bodies(bodies, adapter, models, runtime.sessions, now)
             _send(stream, (batch_id, answers, scored))
     except (BrokenPipeError, ConnectionError):
@@ -181,14 +173,8 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
 
 
 def _send(stream: Any, message: Any) -> None:
-    stream.write(_frame(message))
+    stream.write(frame(message))
     stream.flush()
-
-
-def _frame(message: Any) -> bytes:
-    """``message`` pickled, after its length: what either side reads with ``_HEADER``."""
-    payload = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    return _HEADER.pack(len(payload)) + payload
 
 
 def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
