@@ -34,6 +34,7 @@ is restarted after ``RESTART_AFTER`` seconds. The embedded scheduler
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import multiprocessing
 import signal
@@ -179,18 +180,11 @@ class BackgroundProcess:
 class ForwardingCache:
     """The helper's cache: reads miss (handlers read the database), writes go to the API's cache."""
 
-    default_ttl: float | None = None
-
     def __init__(self, sender: _Sender, default_ttl: float | None = 3600.0) -> None:
         self._sender = sender
-        self.default_ttl = default_ttl
-        self.hits = 0
-        self.misses = 0
+        self.default_ttl = default_ttl  # warm_cache spreads the entries' lifetimes below it
 
     def get(self, key: str) -> dict[str, Any] | None:
-        return None
-
-    def get_json(self, key: str) -> bytes | None:
         return None
 
     async def aget_json(self, key: str) -> bytes | None:
@@ -264,7 +258,8 @@ def child_main(rows_in: socket.socket, to_parent: socket.socket, settings: Setti
         services.dispatcher.mark_handed()  # so that the next sweep does not run them again
         stop.set()
         counters.join(timeout=2)
-        _flush_counters(sender, sent)
+        with contextlib.suppress(OSError):
+            _flush_counters(sender, sent)
         services.close()
 
 
@@ -282,9 +277,6 @@ def _flush_counters(sender: _Sender, sent: list[Any]) -> None:
     new_scores = scores - sent[0]
     new_webhooks = {k: n - sent[1].get(k, 0) for k, n in webhooks.items() if n != sent[1].get(k, 0)}
     if new_scores or new_webhooks:
-        try:
-            sender.send(("counters", new_scores, new_webhooks))
-        except OSError:
-            return
+        sender.send(("counters", new_scores, new_webhooks))  # OSError: the API is gone
         sent[0], sent[1] = scores, webhooks
 
