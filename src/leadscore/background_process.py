@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from leadscore.core import metrics
 from leadscore.core.config import Settings
-from leadscore.core.frames import aread_frame, frame, read_frame, reap
+from leadscore.core.frames import aread_frame, frame, read_frame, reap, restart_after
 
 if TYPE_CHECKING:
     from leadscore.core.services import Services
@@ -136,12 +136,7 @@ class BackgroundProcess:
             if self._sender is not None:
                 self._sender.close()
                 self._sender = None
-        if not self._closed:
-            await asyncio.sleep(RESTART_AFTER)
-            if not self._closed:
-                process = self._process
-                await asyncio.get_running_loop().run_in_executor(None, lambda: reap(process))
-                await self.start()
+        await restart_after(RESTART_AFTER, self._process, lambda: self._closed, self.start)
 
     def _apply(self, message: tuple[Any, ...]) -> None:
         kind = message[0]

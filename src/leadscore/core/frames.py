@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import pickle
 import struct
+from collections.abc import Awaitable, Callable
 from typing import Any, BinaryIO
 
 HEADER = struct.Struct("!Q")
@@ -42,3 +43,16 @@ def reap(process: Any) -> None:
         if process.is_alive():
             process.kill()
             process.join(timeout=5)
+
+
+async def restart_after(delay: float, process: Any, closed: Callable[[], bool],
+                        start: Callable[[], Awaitable[None]]) -> None:
+    """After a helper died: wait ``delay`` seconds, reap it off the event loop, start a new one,
+    unless the server is shutting down (``closed()``) meanwhile."""
+    if closed():
+        return
+    await asyncio.sleep(delay)
+    if closed():
+        return
+    await asyncio.get_running_loop().run_in_executor(None, reap, process)
+    await start()

@@ -34,7 +34,7 @@ from typing import Any
 
 from leadscore.core import metrics
 from leadscore.core.config import Settings
-from leadscore.core.frames import aread_frame, frame, read_frame, reap
+from leadscore.core.frames import aread_frame, frame, read_frame, reap, restart_after
 from leadscore.scoring import stateless
 
 log = logging.getLogger(__name__)
@@ -118,11 +118,7 @@ class ScoringProcess:
             if self._writer is not None:
                 self._writer.close()
                 self._writer = None
-        if not self._closed:
-            await asyncio.sleep(RESTART_AFTER)
-            if not self._closed:
-                reap(self._process)
-                await self.start()
+        await restart_after(RESTART_AFTER, self._process, lambda: self._closed, self.start)
 
     @staticmethod
     def _decline(futures: Any) -> None:
@@ -184,7 +180,7 @@ def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
     from pydantic import ValidationError
 
     answers: list[bytes | None] = [None] * len(bodies)
-    batch: list[stateless._Waiting] = []
+    batch: list[stateless.Pending] = []
     positions: list[int] = []
     for n, body in enumerate(bodies):
         try:
@@ -197,10 +193,10 @@ def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
             continue
         if found is None:  # no champion: the route's 409
             continue
-        batch.append(stateless._Waiting(request, found[0], found[1], None))  # type: ignore[arg-type]
+        batch.append(stateless.Pending(request, found[0], found[1]))
         positions.append(n)
     scored = 0
-    for n, waiting, body in zip(positions, batch, stateless._score_batch(batch, now), strict=True):
+    for n, waiting, body in zip(positions, batch, stateless.score_batch(batch, now), strict=True):
         if isinstance(body, bytes):
             answers[n] = body
             scored += len(waiting.request.leads)

@@ -132,11 +132,14 @@ def render(version_id: int, results: list[dict[str, Any]]) -> bytes:
 
 
 @dataclass(eq=False)
-class _Waiting:
+class Pending:
+    """A request waiting to be scored by ``model`` (champion ``version_id``); ``future`` gets its
+    answer when it waits on an event loop (the scoring process's batches have none)."""
+
     request: ScoreRequest
     version_id: int
     model: Any
-    future: asyncio.Future = field(repr=False)
+    future: asyncio.Future | None = field(default=None, repr=False)
 
 
 class StatelessBatcher:
@@ -150,18 +153,18 @@ class StatelessBatcher:
     """
 
     def __init__(self) -> None:
-        self._waiting: list[_Waiting] = []
+        self._waiting: list[Pending] = []
         self._draining = False
 
     async def score(self, request: ScoreRequest, version_id: int, model: Any) -> bytes:
         loop = asyncio.get_running_loop()
         if len(request.leads) >= BIG_REQUEST:  # a batch by itself; keep the loop free meanwhile
-            batch = [_Waiting(request, version_id, model, loop.create_future())]
-            [body] = await loop.run_in_executor(None, _score_batch, batch)
+            batch = [Pending(request, version_id, model, loop.create_future())]
+            [body] = await loop.run_in_executor(None, score_batch, batch)
             if isinstance(body, BaseException):
                 raise body
             return body
-        waiting = _Waiting(request, version_id, model, loop.create_future())
+        waiting = Pending(request, version_id, model, loop.create_future())
         self._waiting.append(waiting)
         if not self._draining:
             self._draining = True
@@ -173,7 +176,7 @@ class StatelessBatcher:
             await asyncio.sleep(0)  # requests already read in this loop turn join the first batch
             while self._waiting:
                 batch = self._take()
-                bodies = _score_batch(batch)
+                bodies = score_batch(batch)
                 for waiting, body in zip(batch, bodies):
                     if waiting.future.done():  # the client went away
                         continue
@@ -185,7 +188,7 @@ class StatelessBatcher:
         finally:
             self._draining = False
 
-    def _take(self) -> list[_Waiting]:
+    def _take(self) -> list[Pending]:
         taken, leads = 0, 0
         for waiting in self._waiting:
             if taken and leads + len(waiting.request.leads) > MAX_BATCH_LEADS:
@@ -196,7 +199,7 @@ class StatelessBatcher:
         return batch
 
 
-def _score_batch(batch: list[_Waiting], now: Any = None) -> list[bytes | BaseException]:
+def score_batch(batch: list[Pending], now: Any = None) -> list[bytes | BaseException]:
     now = now or utcnow()
     bodies: list[bytes | BaseException] = [b""] * len(batch)
     by_version: dict[int, list[int]] = {}
