@@ -5,8 +5,8 @@
 * Odoo-style naive Bayes: Odoo CRM's "predictive lead scoring" (crm.lead ``_pls_get_naive_bayes_probabilities``).
 
 All baselines see the same columns as the pipeline minus identifier columns (text columns where almost
-every value is unique, and record numbers by the pipeline's own rule: ``is_record_number``), timestamps as
-day numbers. They use probability 0.5 as their accuracy threshold.
+every value is unique, by the pipeline's bound ``mostly_distinct``, and record numbers by its rule
+``is_record_number``), timestamps as day numbers. They use probability 0.5 as their accuracy threshold.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-from leadscore.ml.features.tabular import is_record_number
+from leadscore.ml.features.tabular import is_record_number, mostly_distinct
 
 
 def prepare(frame: pd.DataFrame) -> pd.DataFrame:
@@ -36,7 +36,7 @@ def prepare(frame: pd.DataFrame) -> pd.DataFrame:
                 continue  # identifier
             out[col] = s.astype(float)
         else:
-            if s.nunique() >= 0.9 * s.notna().sum():
+            if mostly_distinct(s.nunique(), int(s.notna().sum())):
                 continue  # identifier
             out[col] = s.astype(object).where(s.notna(), None)
     return pd.DataFrame(out, index=frame.index)

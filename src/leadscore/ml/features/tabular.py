@@ -104,7 +104,7 @@ def _numeric(column: str, series: pd.Series, na: frozenset[str], label: str) -> 
     return ColumnPlan(column, "numeric", label), ""
 
 
-def _mostly_distinct(distinct: int, present: int) -> bool:
+def mostly_distinct(distinct: int, present: int) -> bool:
     """The identifier bound of both rules (record numbers, unique text): more than 50 distinct
     values, and at least nine in ten present values distinct."""
     return distinct > 50 and distinct >= 0.9 * present
@@ -124,7 +124,7 @@ def is_record_number(column: str, values: pd.Series | np.ndarray, na: frozenset[
     present = numbers[np.isfinite(numbers)]
     if len(present) <= 50 or not np.array_equal(present, np.floor(present)):
         return False
-    return _mostly_distinct(len(np.unique(present)), len(present))
+    return mostly_distinct(len(np.unique(present)), len(present))
 
 
 def _finish(column, series, na, role, label, max_categories, min_category_count):
@@ -140,7 +140,7 @@ def _finish(column, series, na, role, label, max_categories, min_category_count)
     avg_words = float(np.average(words, weights=counts.to_numpy()))
     if avg_words >= 5 and len(counts) > 0.5 * n_present and column not in LEAD_FIELDS:
         return ColumnPlan(column, "text", label), ""
-    if _mostly_distinct(len(counts), n_present) and column not in LEAD_FIELDS:
+    if mostly_distinct(len(counts), n_present) and column not in LEAD_FIELDS:
         return None, "identifier (almost every value is unique)"
     if float(lengths.to_numpy().mean()) > 60 and column not in LEAD_FIELDS:
         return ColumnPlan(column, "text", label), ""
