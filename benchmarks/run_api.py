@@ -73,6 +73,19 @@ def settings_of(env: dict[str, str]):  # noqa: ANN201
                          key_pepper=PEPPER)
 
 
+def vacuum_analyze() -> None:
+    """What autovacuum would have done since the last run: this machine's PostgreSQL runs with
+    ``autovacuum = off`` (its conf.d/90-ci.conf), so without this the planner never has statistics
+    and each run's rescoring leaves the leads table more bloated (82,000 dead rows beside 20,000
+    live ones after three runs, with every production figure lower than in the run before)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB, isolation_level="AUTOCOMMIT")
+    with engine.connect() as c:
+        c.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+
+
 def ensure_database(mode: str, env: dict[str, str]) -> None:
     if mode == "production":
         from sqlalchemy import create_engine, text
@@ -145,6 +158,7 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
         import redis
 
         redis.Redis.from_url(env["LEADSCORE_REDIS_URL"]).flushdb()
+        vacuum_analyze()
     key, ids, open_ids = prepare_key_and_ids(env)
     headers = {"Authorization": f"Bearer {key}"}
     port = free_port()
