@@ -273,7 +273,9 @@ def write_results(bases: dict[int, dict[str, WrkResult]], modes: list[dict], arg
              "also served as `leadscore serve` serves (that loop and, with two workers, a listening socket per "
              "worker; benchmarks/serve_trivial.py). Embedded `leadscore serve` validates and scores `POST /v1/score` bodies in a "
              "helper process (`LEADSCORE_SCORING_PROCESS`, src/leadscore/scoring/offload.py), so that row uses two "
-             "processes and is also compared with the trivial endpoint on two workers.",
+             "processes and is also compared with the trivial endpoint on two workers. The production database is "
+             "vacuumed and analysed before its rows (`vacuum_analyze`: this machine's PostgreSQL runs without "
+             "autovacuum).",
              "", "| endpoint | uvicorn workers | req/s | p50 ms | p99 ms | socket errors / timeouts / non-2xx | vs trivial |",
              "|---|---:|---:|---:|---:|---|---:|"]
     for workers, variants in sorted(bases.items()):
