@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent
 WORK = Path(os.environ.get("LEADSCORE_BENCH_DIR", "/tmp/leadscore-bench"))
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 PG_DB = "leadscore_bench_api"
+PG_URL = PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB  # the production mode's database
 PEPPER = "bench-pepper-0123456789abcdef"
 LEADS = 20_000
 DATASET = "demo"
@@ -59,7 +60,7 @@ def mode_env(mode: str) -> dict[str, str]:
     for name in ("LEADSCORE_DATABASE_URL", "LEADSCORE_REDIS_URL", "LEADSCORE_BROKER_URL"):
         env.pop(name, None)
     if mode == "production":
-        env.update({"LEADSCORE_DATABASE_URL": PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB,
+        env.update({"LEADSCORE_DATABASE_URL": PG_URL,
                     "LEADSCORE_REDIS_URL": "redis://127.0.0.1:6379/5",
                     "LEADSCORE_BROKER_URL": "amqp://guest:guest@127.0.0.1:5672/",
                     "LEADSCORE_QUEUE_NAME": f"leadscore.bench.{uuid.uuid4().hex[:8]}"})
@@ -80,7 +81,7 @@ def vacuum_analyze() -> None:
     live ones after three runs, with every production figure lower than in the run before)."""
     from sqlalchemy import create_engine, text
 
-    engine = create_engine(PG_ADMIN.rsplit("/", 1)[0] + "/" + PG_DB, isolation_level="AUTOCOMMIT")
+    engine = create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     with engine.connect() as c:
         c.execute(text("VACUUM ANALYZE"))
     engine.dispose()

@@ -159,7 +159,7 @@ class StatelessBatcher:
     async def score(self, request: ScoreRequest, version_id: int, model: Any) -> bytes:
         loop = asyncio.get_running_loop()
         if len(request.leads) >= BIG_REQUEST:  # a batch by itself; keep the loop free meanwhile
-            batch = [Pending(request, version_id, model, loop.create_future())]
+            batch = [Pending(request, version_id, model)]  # answered below, not through a future
             [body] = await loop.run_in_executor(None, score_batch, batch)
             if isinstance(body, BaseException):
                 raise body
