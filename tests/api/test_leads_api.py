@@ -154,5 +154,9 @@ def test_stateless_scoring_stores_nothing(api):
     assert results[0]["score"] >= results[1]["score"]
     after = c.get("/v1/leads", params={"limit": 500}, headers=api.read).json()["items"]
     assert len(after) == len(before)
+    # A request of BIG_REQUEST leads or more is scored alone, off the event loop.
+    many = c.post("/v1/score", json={"leads": [{"ref": str(n)} for n in range(100)]}, headers=api.score)
+    assert many.status_code == 200, many.text
+    assert [r["ref"] for r in many.json()["results"]] == [str(n) for n in range(100)]
     too_many = c.post("/v1/score", json={"leads": [{}] * 1001}, headers=api.score)
     assert too_many.status_code == 422
