@@ -1,4 +1,4 @@
-"""Shared fixtures for the ML tests: small synthetic data, one trained model per session."""
+"""Shared fixtures for the ML tests: small synthetic data, one trained model per run (tests.support.trained)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.ml import TrainingConfig, train_conversion_model
-from leadscore.ml.synthetic import make_leads
+from tests.support.trained import shared_model, synthetic_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -17,13 +16,13 @@ SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 @pytest.fixture(scope="session")
 def data():
-    return make_leads(1200, mean_interactions=8, seed=3)
+    return synthetic_data()
 
 
 @pytest.fixture(scope="session")
-def model(data):
-    leads, ix, y, closed = data
-    return train_conversion_model(leads, y, ix, closed_at=closed, config=TrainingConfig(seed=1, cv_folds=3))
+def model(tmp_path_factory, worker_id):
+    """Trained on ``data``."""
+    return shared_model(tmp_path_factory, worker_id)
 
 
 @pytest.fixture()

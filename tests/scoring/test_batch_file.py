@@ -7,22 +7,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from leadscore.ml import TrainingConfig, train_conversion_model
-from leadscore.ml.synthetic import make_leads
 from leadscore.scoring import batch
+from tests.support.trained import shared_model, synthetic_data
 
 NOW = np.datetime64("2025-06-01T00:00:00", "ns")
 
 
 @pytest.fixture(scope="module")
-def small_model():
-    leads, ix, y, closed = make_leads(700, mean_interactions=6, seed=5)
-    model = train_conversion_model(leads, y, ix, closed_at=closed, config=TrainingConfig(seed=0, cv_folds=2))
-    return model, leads
+def trained(tmp_path_factory, worker_id):
+    leads = synthetic_data()[0]
+    return shared_model(tmp_path_factory, worker_id), leads
 
 
-def test_score_file_rows_match_the_model_scores(small_model, tmp_path, monkeypatch):
-    model, leads = small_model
+def test_score_file_rows_match_the_model_scores(trained, tmp_path, monkeypatch):
+    model, leads = trained
     monkeypatch.setattr(batch, "_now_naive", lambda: NOW)
     src = leads.drop(columns=["lead_id"]).assign(ref=[f"r{i}" for i in range(len(leads))])
     src["created_at"] = src["created_at"].dt.strftime("%Y-%m-%d %H:%M:%S")
@@ -44,8 +42,8 @@ def test_score_file_rows_match_the_model_scores(small_model, tmp_path, monkeypat
     assert any(json.loads(r[5]) for r in rows[1:])
 
 
-def test_records_from_frame_keep_reasons_and_rounding(small_model):
-    model, leads = small_model
+def test_records_from_frame_keep_reasons_and_rounding(trained):
+    model, leads = trained
     scored = model.score(leads.head(50), None, as_of=NOW)
     records = batch.records_from_frame(scored)
     assert [r.lead_id for r in records] == leads["lead_id"].head(50).tolist()

@@ -14,15 +14,16 @@ from leadscore.ml import TrainingConfig, train_conversion_model
 from leadscore.ml.synthetic import make_leads
 from leadscore.scoring.schemas import ScoreRequest, ScoreResponse
 from leadscore.scoring.stateless import ONLINE_BELOW, StatelessBatcher, online, render, score_requests
+from tests.support.trained import shared_model, synthetic_data
 
 NOW = pd.Timestamp("2025-01-15 12:00:00", tz="UTC").to_pydatetime()
 FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "postcode", "pre_approved", "consent_email")
 
 
 @pytest.fixture(scope="module")
-def world():
-    leads, ix, y, closed = make_leads(1200, mean_interactions=8, seed=3)
-    model = train_conversion_model(leads, y, ix, closed_at=closed, config=TrainingConfig(seed=1, cv_folds=3))
+def world(tmp_path_factory, worker_id):
+    leads, ix, _, _ = synthetic_data()
+    model = shared_model(tmp_path_factory, worker_id)
     assert model.kind != "rules"  # the GA²M, with interaction features: the interesting case
     return leads, ix, model
 
