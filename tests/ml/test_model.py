@@ -4,10 +4,11 @@ import pickle
 import numpy as np
 import pytest
 
-from leadscore.ml import AdditiveBoostingClassifier, ScoreResult, TrainingConfig, evaluate, train_conversion_model
+from leadscore.ml import AdditiveBoostingClassifier, ScoreResult, evaluate, train_conversion_model
 from leadscore.ml.explain import distribute_points, grade_of
 
 from .conftest import AS_OF
+from tests.support import trained
 
 
 def test_gam_lookup_tables_reproduce_lightgbm_exactly():
@@ -191,11 +192,11 @@ def test_artifact_metadata_pickle_and_report(model, data):
     assert 0 <= again.model["ece"] <= 1 and again.feature_importance
 
 
-def test_training_is_reproducible_with_a_seed(data):
+def test_training_is_reproducible_with_a_seed(data, model):
+    # ``model`` was trained on ``data`` with the same config, often by another xdist worker (tests.support.trained).
     leads, ix, y, closed = data
-    cfg = TrainingConfig(seed=7, cv_folds=2)
-    a = train_conversion_model(leads, y, ix, closed_at=closed, config=cfg)
-    b = train_conversion_model(leads, y, ix, closed_at=closed, config=cfg)
+    a = model
+    b = train_conversion_model(leads, y, ix, closed_at=closed, config=trained.CONFIG)
     pa = a.predict_proba(leads, ix, as_of=AS_OF)
     np.testing.assert_array_equal(pa, b.predict_proba(leads, ix, as_of=AS_OF))
     assert a.metadata["data_fingerprint"] == b.metadata["data_fingerprint"]
