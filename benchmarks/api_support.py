@@ -101,6 +101,44 @@ def wait_http(url: str, timeout: float = 120.0) -> None:
     raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
 
 
+def _cpu_seconds(sessions: set[int]) -> float:
+    """CPU time used so far by every live process of these sessions (a server and the helpers it started)."""
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        if int(fields[3]) in sessions:  # field 6 of stat, the session id
+            total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return total
+
+
+def wait_idle(processes: list[subprocess.Popen], *, window: float = 2.0, busy: float = 0.05,
+              timeout: float = 900.0) -> float:
+    """Wait until the processes (each started in its own session by ``start``) and their children use under
+    ``busy`` of a CPU over ``window`` seconds; the seconds waited.
+
+    Why: a database fresh from the build has follow-up work pending in its outbox (the CLI commands leave it
+    to the server), and the first server to start runs it: a promotion's rescoring of the open leads and the
+    dashboard refresh took the first GET figure to a quarter of the next run's. The figures are of the
+    steady state, so the run waits that work out instead of measuring beside it.
+    """
+    sessions = {p.pid for p in processes}
+    started = time.monotonic()
+    before = _cpu_seconds(sessions)
+    while time.monotonic() - started < timeout:
+        time.sleep(window)
+        now = _cpu_seconds(sessions)
+        if now - before < busy * window:
+            return time.monotonic() - started
+        before = now
+    raise SystemExit(f"the server was still busy after {timeout:.0f} s")
+
+
 @dataclass
 class WrkResult:
     name: str

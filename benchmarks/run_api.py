@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.results import cpu_model, write_section  # noqa: E402
 from api_support import (  # noqa: E402
     Receiver, WrkResult, ensure_wrk, free_port, lua_get, lua_get_random, lua_post, percentile, raise_fd_limit,
-    run_wrk, start, stop, wait_http, webhook_latency,
+    run_wrk, start, stop, wait_http, wait_idle, webhook_latency,
 )
 
 ROOT = Path(__file__).resolve().parent
@@ -177,6 +177,8 @@ def run_mode(mode: str, wrk: str, args: argparse.Namespace, logs: Path) -> dict:
         server = start([LEADSCORE, "serve", "--port", str(port), "--workers", str(workers)], env,
                        logs / f"{mode}-serve.log")
         wait_http(f"{base}/healthz")
+        waited = wait_idle([p for p in (server, worker) if p is not None])
+        print(f"[{mode}] the server was idle {waited:.0f} s after answering", flush=True)
         scripts = logs / mode
         scripts.mkdir(exist_ok=True)
         (scripts / "get.lua").write_text(lua_get_random(ids, "/v1/leads/%d/score", headers))
