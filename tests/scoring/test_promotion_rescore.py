@@ -150,3 +150,18 @@ def test_steps_resume_after_the_last_one_skip_newer_scores_and_stop_when_superse
     assert {"dataset": "pr", "model_version_id": second_id, "after_id": open_ids[4], "scored": 2} in nexts
     assert step(second_id, open_ids[4]) == []  # the end: caches and dashboard statistics follow
     assert step(first_id, 0) is None, "a retired version's steps stop"
+
+
+def test_a_promotion_keeps_the_cached_scores_until_its_rescoring_replaces_them(services):
+    _first_champion(services)
+    with session_scope(services.runtime.sessions) as session:
+        lead_id = _open(session, 1)[0]
+    settle(services)
+    cached = services.cache.get(cache_key(lead_id))
+    assert cached is not None and cached["lead_id"] == lead_id
+    # A predictive model's promotion never touches a score; a conversion promotion without a version
+    # (nothing to rescore) leaves the stored scores current. Either way the cached entry stays, so reads
+    # do not all go to the database at once for the same rows.
+    services.tasks.handle("model.promoted", {"dataset": "pr", "kind": "deal_value", "model_version_id": 10**6})
+    services.tasks.handle("model.promoted", {"dataset": "pr", "kind": "conversion"})
+    assert services.cache.get(cache_key(lead_id)) == cached

@@ -204,7 +204,10 @@ def _cache_scores(services: Services, scored: dict[int, dict[str, Any] | None]) 
 def register(services: Services) -> None:
     def on_promoted(payload: dict[str, Any]) -> None:
         model_cache(services).clear()
-        services.cache.clear_prefix(CACHE_PREFIX)
+        # The cached scores stay: they are the stored ones, which stay current until the new champion's
+        # open rescoring replaces them (each step drops the entries it wrote, its end reloads the cache).
+        # Dropping them all here only sent every read to the database at once, for the same rows: after
+        # the predictive models' promotions too, which never touch a score.
         if payload.get("kind", "conversion") == "conversion" and payload.get("dataset") and payload.get(
                 "model_version_id"):
             # The stored scores are the previous champion's: rescore the open leads, in steps.
