@@ -7,7 +7,8 @@ For each mode (embedded: SQLite, in-process cache and queue; production:
 PostgreSQL, Redis, RabbitMQ and a `leadscore worker`), it builds or reuses a
 20,000-lead demo database with a trained champion, starts `leadscore serve`
 on 127.0.0.1 (one uvicorn worker embedded, the only setting it allows; two in
-production, `--production-workers`), and measures with wrk (1,000 connections, 2
+production, `--production-workers`), waits until the server is idle (work the
+build left in the outbox runs first, not during a figure), and measures with wrk (1,000 connections, 2
 threads): GET /v1/leads/{id}/score on random ids, POST /v1/score (one lead,
 20 interactions), then the event-to-webhook latency (interactions posted at a
 steady rate while the GET load runs; request accepted -> webhook received on a
