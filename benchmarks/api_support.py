@@ -123,9 +123,9 @@ def wait_idle(processes: list[subprocess.Popen], *, window: float = 2.0, busy: f
     ``busy`` of a CPU over ``window`` seconds; the seconds waited.
 
     Why: a database fresh from the build has follow-up work pending in its outbox (the CLI commands leave it
-    to the server), and the first server to start runs it: a promotion's rescoring of the open leads and the
-    dashboard refresh took the first GET figure to a quarter of the next run's. The figures are of the
-    steady state, so the run waits that work out instead of measuring beside it.
+    to the server): model promotions, ~1,000 ``score.changed`` and the dashboard refreshes. The first server
+    to start runs it, and the first GET figure after a build was a quarter of the next run's, p99 3 s. The
+    figures are of the steady state, so the run waits that work out instead of measuring beside it.
     """
     sessions = {p.pid for p in processes}
     started = time.monotonic()
