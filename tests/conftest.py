@@ -20,7 +20,7 @@ from leadscore.core import migrate
 from leadscore.core.config import Settings, load_settings
 from leadscore.core.database import make_engine
 from leadscore.core.services import Services
-from tests.support import databases
+from tests.support import databases, trained
 from tests.support.factories import bind_factories
 
 # The tests' webhook receivers listen on loopback, which deliveries refuse by default
@@ -111,3 +111,10 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"shared datasets not found at {SHARED_DATA}")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def synthetic_model(tmp_path_factory: pytest.TempPathFactory, worker_id: str):
+    """The conversion model trained on ``tests.support.trained.synthetic_data()``: once per run, whatever the
+    number of pytest-xdist workers (``tests.support.trained``)."""
+    return trained.shared_model(tmp_path_factory, worker_id)

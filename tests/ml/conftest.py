@@ -1,4 +1,4 @@
-"""Shared fixtures for the ML tests: small synthetic data, one trained model per run (tests.support.trained)."""
+"""Shared fixtures for the ML tests: small synthetic data, one trained model per run (``synthetic_model``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.support.trained import shared_model, synthetic_data
+from tests.support.trained import synthetic_data
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
@@ -20,9 +20,9 @@ def data():
 
 
 @pytest.fixture(scope="session")
-def model(tmp_path_factory, worker_id):
+def model(synthetic_model):
     """Trained on ``data``."""
-    return shared_model(tmp_path_factory, worker_id)
+    return synthetic_model
 
 
 @pytest.fixture()

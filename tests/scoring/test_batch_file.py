@@ -8,15 +8,14 @@ import pandas as pd
 import pytest
 
 from leadscore.scoring import batch
-from tests.support.trained import shared_model, synthetic_data
+from tests.support.trained import synthetic_data
 
 NOW = np.datetime64("2025-06-01T00:00:00", "ns")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, worker_id):
-    leads = synthetic_data()[0]
-    return shared_model(tmp_path_factory, worker_id), leads
+def trained(synthetic_model):
+    return synthetic_model, synthetic_data()[0]
 
 
 def test_score_file_rows_match_the_model_scores(trained, tmp_path, monkeypatch):

@@ -14,16 +14,16 @@ from leadscore.ml import TrainingConfig, train_conversion_model
 from leadscore.ml.synthetic import make_leads
 from leadscore.scoring.schemas import ScoreRequest, ScoreResponse
 from leadscore.scoring.stateless import ONLINE_BELOW, StatelessBatcher, online, render, score_requests
-from tests.support.trained import shared_model, synthetic_data
+from tests.support.trained import synthetic_data
 
 NOW = pd.Timestamp("2025-01-15 12:00:00", tz="UTC").to_pydatetime()
 FIELDS = ("source", "intent", "property_type", "price_min", "price_max", "postcode", "pre_approved", "consent_email")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, worker_id):
+def world(synthetic_model):
     leads, ix, _, _ = synthetic_data()
-    model = shared_model(tmp_path_factory, worker_id)
+    model = synthetic_model
     assert model.kind != "rules"  # the GA²M, with interaction features: the interesting case
     return leads, ix, model
 
