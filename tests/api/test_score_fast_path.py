@@ -67,6 +67,19 @@ def test_unusual_requests_get_the_routes_answers(api, champion, answered):
     assert answered == [False] * 8
 
 
+@pytest.mark.parametrize(("lead", "field"), [
+    ({"interactions": [{"type": "showing", "occurred_at": "3000-01-01T00:00:00Z"}]},
+     "body.leads.0.interactions.0.occurred_at"),
+    ({"created_at": "0002-01-01T00:00:00Z"}, "body.leads.0.created_at"),
+])
+def test_times_outside_the_models_range_are_a_problem_not_a_500(api, champion, answered, lead, field):
+    # They overflowed the features' 64-bit nanoseconds inside the scoring: a 500.
+    response = api.client.post("/v1/score", json={"leads": [{"ref": "far", **lead}]}, headers=api.score)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert answered == [False]  # the fast path refused the body too, and left it to the route
+
+
 def test_over_the_rate_the_fast_path_refuses_as_the_route_does(api, champion, answered):
     c, guard = api.client, api.client.app.state.security
     headers = _key(api, rate_limit="2/minute")

@@ -5,7 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from leadscore.core.types import IsoDateTime
+from leadscore.core.types import EventTime, IsoDateTime
 
 adapter = TypeAdapter(IsoDateTime)
 
@@ -92,3 +92,19 @@ def test_forms_only_fromisoformat_reads_are_refused(value):
 def test_the_fast_path_also_serves_json_input():
     assert TypeAdapter(list[IsoDateTime]).validate_json('["2026-11-20T19:42:00.5+01:00", "2026-11-20 18:42"]') == [
         datetime(2026, 11, 20, 18, 42, 0, 500000, tzinfo=UTC), datetime(2026, 11, 20, 18, 42, tzinfo=UTC)]
+
+
+@pytest.mark.parametrize(("value", "ok"), [
+    ("1899-12-31T23:59:59.999999Z", False), ("1900-01-01T00:00:00Z", True), ("1900-01-01T00:30:00+01:00", False),
+    ("2149-12-31T23:59:59Z", True), ("2149-12-31T23:30:00-01:00", False), ("0002-01-01T00:00:00Z", False),
+    ("3000-01-01", False),
+])
+def test_event_times_are_those_the_models_can_read(value, ok):
+    event_time = TypeAdapter(EventTime)
+    if ok:
+        assert event_time.validate_python(value) == adapter.validate_python(value)
+    else:
+        with pytest.raises(ValidationError, match="between 1900-01-01 and 2149-12-31"):
+            event_time.validate_python(value)
+    with pytest.raises(ValidationError, match="ISO 8601"):  # and what IsoDateTime refuses, as it does
+        event_time.validate_python("1700000000")

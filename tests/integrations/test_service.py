@@ -111,6 +111,15 @@ def test_bad_rows_are_reported_exactly_and_good_rows_kept(session, write_file):
     assert (leads["6"].status, leads["6"].pre_approved, leads["6"].bedrooms) == ("qualified", False, 4)
 
 
+def test_times_outside_the_models_range_are_row_errors(session, write_file):
+    path = write_file("far.csv", "id,created_at\n1,2024-01-31\n2,0002-01-01\n3,3000-06-01T10:00:00Z\n")
+    result, problems = run(session, "leads", path, dataset="far")
+    assert problems == [(3, "created_at", "created_at: must be between 1900-01-01 and 2149-12-31 (UTC)"),
+                        (4, "created_at", "created_at: must be between 1900-01-01 and 2149-12-31 (UTC)")]
+    assert (result.inserted, result.rejected) == (1, 2)
+    assert sorted(leads_of(session, "far")) == ["1"]
+
+
 def test_a_repeated_id_keeps_the_later_row_across_batches(session, write_file):
     path = write_file("dups.csv", "id,email\n1,a@x.io\n2,b@x.io\n1,a2@x.io\n3,c@x.io\n2,b2@x.io\n2,b3@x.io\n")
     result, _ = run(session, "leads", path, dataset="d", batch_size=2)

@@ -73,6 +73,29 @@ StrictInteger = Annotated[int, Strict()]
 StrictNumber = Annotated[float, Strict()]
 IsoDateTime = Annotated[datetime, WrapValidator(_read_iso)]
 
+# Times a model reads (when a lead arrived, when an interaction happened). The features count
+# nanoseconds since 1970 in 64 bits and subtract them from "now", which holds for about 292 years
+# either way: a year-3000 or year-2 interaction overflowed (POST /v1/score answered 500, and a stored
+# one failed its lead's rescoring on every retry). Refused as input instead, with this range.
+EARLIEST_EVENT = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_EVENT = datetime(2150, 1, 1, tzinfo=UTC)  # exclusive
+EVENT_RANGE = "between 1900-01-01 and 2149-12-31 (UTC)"
+
+
+def check_event_time(value: datetime) -> datetime:
+    """``value`` (aware) if it lies in the range the models read; ValueError otherwise."""
+    if not EARLIEST_EVENT <= value < LATEST_EVENT:
+        raise ValueError(f"must be {EVENT_RANGE}")
+    return value
+
+
+def _read_event_time(value: Any, handler: ValidatorFunctionWrapHandler) -> datetime:
+    # One wrap validator around _read_iso, not a second one: each is a call from Rust into Python.
+    return check_event_time(_read_iso(value, handler))
+
+
+EventTime = Annotated[datetime, WrapValidator(_read_event_time)]
+
 # A dataset is a namespace of ids (one per source system). Every place that
 # accepts one checks the same shape, so a name with a NUL or a control character
 # is refused as bad input before it reaches a query (PostgreSQL cannot bind NUL).

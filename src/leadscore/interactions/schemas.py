@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadscore.core.types import IsoDateTime, StrictInteger
+from leadscore.core.types import EventTime, StrictInteger
 
 EXAMPLE = {
     "lead_id": 17,
@@ -30,7 +30,8 @@ class InteractionCreate(BaseModel):
         description="listing_view, saved_search, email_open, email_click, call, text, showing, open_house, ... "
         "(any lowercase name is accepted; known types get features of their own).",
     )
-    occurred_at: IsoDateTime | None = Field(None, description="When it happened; default now. Must not be in the future.")
+    occurred_at: EventTime | None = Field(
+        None, description="When it happened (1900 or later); default now. Must not be in the future.")
     channel: str | None = Field(None, max_length=50)
     direction: Literal["inbound", "outbound"] | None = None
     agent_id: StrictInteger | None = Field(None, ge=1, le=2**31 - 1)

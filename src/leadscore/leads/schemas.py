@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, field_validator, model_validator
 
-from leadscore.core.types import DatasetName, IsoDateTime, StrictBoolean, StrictInteger, StrictNumber
+from leadscore.core.types import DatasetName, EventTime, StrictBoolean, StrictInteger, StrictNumber
 
 Status = Literal["new", "contacted", "qualified", "showing", "offer", "won", "lost"]
 Intent = Literal["buy", "sell", "rent", "invest"]
@@ -98,7 +98,7 @@ class LeadCreate(LeadFields):
         description="Your system's id; creating the same external_id twice updates that lead (idempotent).",
     )
     dataset: DatasetName = "default"
-    created_at: IsoDateTime | None = Field(None, description="When the lead arrived; default now.")
+    created_at: EventTime | None = Field(None, description="When the lead arrived (1900-2149); default now.")
 
 
 class LeadUpdate(LeadFields):

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, with_config
 from typing_extensions import NotRequired, TypedDict
 
-from leadscore.core.types import DatasetName, IsoDateTime, StrictInteger, StrictNumber
+from leadscore.core.types import DatasetName, EventTime, StrictInteger, StrictNumber
 from leadscore.leads.schemas import LeadFields
 
 REASON_EXAMPLE = {"feature": "ix_listing_view_7d", "sentence": "Viewed 14 listings in the last 7 days (+12)",
@@ -57,7 +57,7 @@ class ScoreHistoryItem(BaseModel):
 @with_config(ConfigDict(extra="forbid"))
 class InteractionInput(TypedDict):
     type: Annotated[str, Field(min_length=1, max_length=50)]
-    occurred_at: IsoDateTime
+    occurred_at: EventTime
     channel: NotRequired[Annotated[str | None, Field(max_length=50)]]
     direction: NotRequired[Annotated[str | None, Field(pattern="^(inbound|outbound)$")]]
     listing_price: NotRequired[Annotated[StrictNumber | None, Field(ge=0, le=1e10)]]
@@ -75,7 +75,7 @@ class ScoreRequestLead(LeadFields):
     }]})
 
     ref: str | None = Field(None, max_length=128, description="Echoed back so you can match results.")
-    created_at: IsoDateTime | None = None
+    created_at: EventTime | None = None
     interactions: list[InteractionInput] = Field(default_factory=list, max_length=2000)
 
 

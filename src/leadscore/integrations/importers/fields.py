@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Boolean, Float, Integer, Numeric, String, Table, Text
 
 from leadscore.core.database import UTCDateTime
+from leadscore.core.types import check_event_time
 from leadscore.integrations.importers.inference import DateParser, best_date_format, parse_bool
 
 INT_RANGE = (-(2**31), 2**31 - 1)  # PostgreSQL integer
@@ -145,9 +146,13 @@ def make_parser(spec: FieldSpec, sample: Iterable[Any] = (), *, day_first: bool 
 
         def parse_date(value: Any) -> datetime:
             try:
-                return dates(str(value))
+                parsed = dates(str(value))
             except (ValueError, OverflowError):
                 raise FieldError("not a date (e.g. 2024-01-31 or 2024-01-31T09:30:00)") from None
+            try:
+                return check_event_time(parsed)  # the range the models read, as the API's
+            except ValueError as exc:
+                raise FieldError(str(exc)) from None
 
         return parse_date
     if kind == "list":
