@@ -99,6 +99,9 @@ def _register_subcommands() -> None:
     app.command("serve")(serve_command)
     app.command("worker")(worker_command)
     app.command("scheduler")(scheduler_command)
+    from leadscore.core.tasks_cli import tasks_app
+
+    app.add_typer(tasks_app, name="tasks")
     from leadscore.webhooks.cli import webhook_app
 
     app.add_typer(webhook_app, name="webhook")

@@ -193,6 +193,15 @@ class Settings(BaseSettings):
     scheduler_enabled: bool = Field(
         default=True, description="Run the embedded scheduler (retraining, drift checks) inside `leadscore serve`."
     )
+    task_max_retries: int = Field(
+        default=5, ge=0, le=20,
+        description="Retries of background work whose handler failed (rescoring a lead, a forecast...) before "
+        "it is parked for an admin (`leadscore tasks failed`, `leadscore tasks retry`).",
+    )
+    task_retry_base_seconds: float = Field(
+        default=10.0, ge=0, le=3600,
+        description="Retry n of failed background work waits base * 5**(n-1) seconds, +/- a fifth (jitter).",
+    )
     queue_name: str = Field(
         default="leadscore.tasks", min_length=1, max_length=200,
         description="RabbitMQ queue the API publishes to and workers consume (one per installation).",
@@ -316,6 +325,8 @@ class Settings(BaseSettings):
             "LEADSCORE_WEBHOOK_DISABLE_AFTER": str(self.webhook_disable_after),
             "LEADSCORE_WEBHOOK_ALLOWED_NETWORKS": self.webhook_allowed_networks or "(unset: public addresses only)",
             "LEADSCORE_FORECAST_LINGER_SECONDS": f"{self.forecast_linger_seconds:g}",
+            "LEADSCORE_TASK_MAX_RETRIES": str(self.task_max_retries),
+            "LEADSCORE_TASK_RETRY_BASE_SECONDS": f"{self.task_retry_base_seconds:g}",
             "LEADSCORE_QUEUE_NAME": self.queue_name,
             "LEADSCORE_BULK_MAX_BYTES": str(self.bulk_max_bytes),
         }

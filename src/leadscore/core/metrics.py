@@ -17,7 +17,9 @@ Series:
   ``leadscore_webhook_deliveries_total{outcome}``: bumped by the scoring and
   webhook domains through ``scores_computed(n)`` and ``webhook_delivery(outcome)``;
 - ``leadscore_queue_depth``: outbox rows not yet dispatched, counted on scrape
-  (an index-only count on ``(dispatched_at, id)``);
+  (through the index on ``(dispatched_at, id)``), parked ones aside;
+  ``leadscore_tasks_retrying`` and ``leadscore_tasks_parked``: failed background
+  work waiting for a retry, and out of retries (``core.retries``);
 - ``leadscore_cache_hits_total``, ``leadscore_cache_misses_total`` and
   ``leadscore_cache_hit_ratio``, read from ``services.cache`` on scrape.
 
@@ -146,9 +148,15 @@ class _ScrapeCollector(Collector):
         services = getattr(self.app.state, "services", None)
         if services is None:
             return
-        depth = self._queue_depth(services)
-        if depth is not None:
-            yield GaugeMetricFamily("leadscore_queue_depth", "Outbox messages not yet dispatched.", value=depth)
+        depths = self._queue_depth(services)
+        if depths is not None:
+            depth, retrying, parked = depths
+            yield GaugeMetricFamily("leadscore_queue_depth", "Outbox messages not yet dispatched (parked ones aside).",
+                                    value=depth)
+            yield GaugeMetricFamily("leadscore_tasks_retrying",
+                                    "Failed background work waiting for its next retry.", value=retrying)
+            yield GaugeMetricFamily("leadscore_tasks_parked",
+                                    "Failed background work out of retries (leadscore tasks failed).", value=parked)
         hits, misses = services.cache.hits, services.cache.misses
         yield CounterMetricFamily("leadscore_cache_hits", "Cache lookups that found a value.", value=hits)
         yield CounterMetricFamily("leadscore_cache_misses", "Cache lookups that found nothing.", value=misses)
@@ -156,14 +164,16 @@ class _ScrapeCollector(Collector):
         yield GaugeMetricFamily("leadscore_cache_hit_ratio", "Hits / lookups since start (0 before any).", value=ratio)
 
     @staticmethod
-    def _queue_depth(services: Any) -> int | None:
+    def _queue_depth(services: Any) -> tuple[int, int, int] | None:
+        """(outbox rows not dispatched and not parked, those of them waiting for a retry, parked rows)."""
+        from leadscore.core import retries
         from leadscore.core.outbox import OutboxMessage
 
         try:
             with services.runtime.sessions() as session:
-                return session.scalar(
-                    select(func.count()).select_from(OutboxMessage).where(OutboxMessage.dispatched_at.is_(None))
-                )
+                depth = session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                    OutboxMessage.dispatched_at.is_(None), OutboxMessage.failed_at.is_(None)))
+                return (int(depth or 0), *retries.counts(session))
         except Exception:  # a scrape must not fail because the database blinked
             log.warning("queue depth unavailable", exc_info=True)
             return None

@@ -31,8 +31,13 @@ class OutboxMessage(Base):
     payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     dispatched_at: Mapped[datetime | None]
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # dispatch attempts (publishing to the queue)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Work whose handler failed comes back as a new row (core.retries): its retry number, not
+    # dispatched before ``available_at``, and parked (``failed_at``) once its retries are spent.
+    retry: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    available_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
 
 
 def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:

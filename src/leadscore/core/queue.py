@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -25,6 +25,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.outbox import OutboxMessage
 from leadscore.core.write_lock import background_writer
+
+if TYPE_CHECKING:
+    from leadscore.core.retries import Failure
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ class TaskRegistry:
     def __init__(self) -> None:
         self._handlers: dict[str, list[tuple[Callable[[Any], None], bool]]] = {}
         self._linger: dict[str, float] = {}
+        # Called with work whose handlers failed, to be retried later (``core.retries.schedule``,
+        # set by ``Services``); it raises if it could not record them. None: queues log and requeue.
+        self.on_failure: Callable[[list[Failure]], Any] | None = None
 
     def register(self, topic: str, handler: Handler | BatchHandler, *, batch: bool = False,
                  linger: float = 0.0) -> None:
@@ -85,13 +91,35 @@ class TaskRegistry:
         if failures:
             raise failures[0]
 
+    def retry_later(self, failures: list[Failure]) -> bool:
+        """Hand failed work to ``on_failure``; False if there is none or it failed (the caller keeps
+        the message: RabbitMQ requeues it)."""
+        if self.on_failure is None or not failures:
+            return False
+        try:
+            self.on_failure(failures)
+        except Exception:
+            log.exception("could not record %d failed %s task(s) for a retry", len(failures), failures[0][0])
+            return False
+        return True
+
+    def handle_alone(self, topic: str, items: list[tuple[dict[str, Any], int]]) -> list[Failure]:
+        """Each (payload, retry) on its own, after their batch failed: what still fails, with its error."""
+        failures: list[Failure] = []
+        for payload, retry in items:
+            try:
+                self.handle(topic, payload)
+            except Exception as exc:
+                failures.append((topic, payload, retry, exc))
+        return failures
+
     @property
     def topics(self) -> list[str]:
         return sorted(self._handlers)
 
 
 class TaskQueue(Protocol):
-    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None: ...
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str, retry: int = 0) -> None: ...
     def close(self) -> None: ...
 
 
@@ -127,8 +155,8 @@ class InProcessQueue:
         self._main = _Lane(registry, "leadscore-tasks")
         self._deferred = _Lane(registry, "leadscore-tasks-deferred")
 
-    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
-        (self._deferred if topic in DEFERRABLE_TOPICS else self._main).put(topic, payload, message_id)
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str, retry: int = 0) -> None:
+        (self._deferred if topic in DEFERRABLE_TOPICS else self._main).put(topic, payload, message_id, retry)
 
     def join(self) -> None:
         """Wait until everything published so far has been handled (tests, CLI)."""
@@ -143,15 +171,15 @@ class InProcessQueue:
 class _Lane:
     def __init__(self, registry: TaskRegistry, name: str) -> None:
         self.registry = registry
-        self.items: stdlib_queue.PriorityQueue[tuple[int, int, tuple[str, dict[str, Any], str] | None]] = (
+        self.items: stdlib_queue.PriorityQueue[tuple[int, int, tuple[str, dict[str, Any], str, int] | None]] = (
             stdlib_queue.PriorityQueue())
         self._sequence = itertools.count()
         self._last_batch: dict[str, float] = {}  # topic -> when its last lingering batch began
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
-    def put(self, topic: str, payload: dict[str, Any], message_id: str) -> None:
-        self.items.put((_priority(topic), next(self._sequence), (topic, payload, message_id)))
+    def put(self, topic: str, payload: dict[str, Any], message_id: str, retry: int = 0) -> None:
+        self.items.put((_priority(topic), next(self._sequence), (topic, payload, message_id, retry)))
 
     def _run(self) -> None:
         background_writer()  # the real-time path: first in line for SQLite's write lock
@@ -161,16 +189,21 @@ class _Lane:
             try:
                 if item is None:
                     return
-                topic, payload, message_id = item
-                payloads = [payload]
+                topic, payload, message_id, retry = item
+                taken = [(payload, retry)]
                 if self.registry.batched(topic):
                     self._linger(topic)
-                    payloads += self._take_more(topic)
-                    items = len(payloads)
+                    taken += self._take_more(topic)
+                    items = len(taken)
                 try:
-                    self.registry.handle_many(topic, payloads)
-                except Exception:
-                    log.exception("task %s (%s, %d message(s)) failed", topic, message_id, len(payloads))
+                    self.registry.handle_many(topic, [p for p, _ in taken])
+                except Exception as exc:
+                    log.exception("task %s (%s, %d message(s)) failed", topic, message_id, len(taken))
+                    failures = self.registry.handle_alone(topic, taken) if len(taken) > 1 else [
+                        (topic, payload, retry, exc)]
+                    # Written back to the outbox for a retry; without a hook (or if that fails) the work
+                    # is lost, as it was: an in-process queue has no broker to hold it.
+                    self.registry.retry_later(failures)
             finally:
                 for _ in range(items):
                     self.items.task_done()
@@ -190,13 +223,14 @@ class _Lane:
                 time.sleep(wait)
             self._last_batch[topic] = max(now, time.monotonic())
 
-    def _take_more(self, topic: str) -> list[dict[str, Any]]:
-        """The payloads of ``topic`` next in line (the queue's head), up to ``MAX_BATCH`` in all."""
-        taken: list[dict[str, Any]] = []
+    def _take_more(self, topic: str) -> list[tuple[dict[str, Any], int]]:
+        """(payload, retry) of ``topic``'s messages next in line (the queue's head), up to ``MAX_BATCH`` in all."""
+        taken: list[tuple[dict[str, Any], int]] = []
         with self.items.mutex:  # PriorityQueue's own lock; ``queue`` is its heap
             heap = self.items.queue
             while heap and len(taken) < MAX_BATCH - 1 and heap[0][2] is not None and heap[0][2][0] == topic:
-                taken.append(heapq.heappop(heap)[2][1])
+                _, payload, _, retry = heapq.heappop(heap)[2]
+                taken.append((payload, retry))
         return taken
 
     def close(self) -> None:
@@ -215,9 +249,12 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     queue already (``OutboxDispatcher.hand_off_commits``): they are only marked.
     """
     sent = 0
-    undelivered = OutboxMessage.dispatched_at.is_(None)
+    now = utcnow()
+    # Not parked, and due: a retry of failed work waits out its backoff (core.retries).
+    undelivered = (OutboxMessage.dispatched_at.is_(None) & OutboxMessage.failed_at.is_(None)
+                   & (OutboxMessage.available_at.is_(None) | (OutboxMessage.available_at <= now)))
     if older_than is not None:
-        undelivered = undelivered & (OutboxMessage.created_at < utcnow() - timedelta(seconds=older_than))
+        undelivered = undelivered & (OutboxMessage.created_at < now - timedelta(seconds=older_than))
     # Most ticks find nothing: check with a plain read first, so an idle dispatcher
     # never queues for SQLite's write lock.
     with session_scope(sessions, write=False) as session:
@@ -243,7 +280,8 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
                 marked.append(message.id)
                 continue
             try:
-                task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}")
+                task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}",
+                                   retry=message.retry)
             except Exception as exc:
                 message.attempts += 1
                 message.last_error = f"{type(exc).__name__}: {exc}"[:2000]

@@ -51,8 +51,8 @@ class RabbitMQQueue:
     def queue(self) -> str:
         return self._queue or QUEUE_NAME
 
-    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str) -> None:
-        body = json.dumps({"topic": topic, "payload": payload}, default=str).encode()
+    def publish(self, topic: str, payload: dict[str, Any], *, message_id: str, retry: int = 0) -> None:
+        body = json.dumps({"topic": topic, "payload": payload, "retry": retry}, default=str).encode()
         properties = self._pika.BasicProperties(
             delivery_mode=2, message_id=message_id, content_type="application/json", type=topic
         )
@@ -84,7 +84,7 @@ def consume_rabbitmq(
                 continue
             read = _read(consumer.channel, method.delivery_tag, body)
             if read is not None:
-                _handle_one(consumer, registry, read[0], method.delivery_tag, read[1])
+                _handle_one(consumer, registry, read[0], method.delivery_tag, read[1], read[2])
 
 
 def consume_batches(
@@ -172,46 +172,62 @@ def _consuming(url: str, queue: str, prefetch: int) -> Iterator[_Consumer]:
             pass
 
 
-def _read(channel: Any, tag: int, body: bytes) -> tuple[str, dict[str, Any]] | None:
-    """(topic, payload) of a message; None after requeueing one that cannot be read."""
+def _read(channel: Any, tag: int, body: bytes) -> tuple[str, dict[str, Any], int] | None:
+    """(topic, payload, retry) of a message; None after refusing one that cannot be read (nobody ever
+    could: the broker drops it, or dead-letters it where a dead-letter exchange is configured)."""
     try:
         message = json.loads(body)
-        return message["topic"], message["payload"]
+        return message["topic"], message["payload"], int(message.get("retry", 0))
     except Exception:
-        log.exception("unreadable task message; requeueing")
-        channel.basic_nack(tag, requeue=True)
+        log.exception("unreadable task message; dropped: %r", body[:500])
+        channel.basic_nack(tag, requeue=False)
         return None
+
+
+# Before requeueing a message whose failure could not be recorded for a later retry (the database
+# is down): the broker would hand it straight back, and the worker would spin on it.
+REQUEUE_PAUSE = 1.0
+
+
+def _failed(consumer: _Consumer, registry: TaskRegistry, tag: int, failures: list[Any]) -> None:
+    """The message's work failed: acknowledged once it is recorded for a retry, else requeued after a pause."""
+    if consumer.run(registry.retry_later, failures):
+        consumer.channel.basic_ack(tag)
+        return
+    time.sleep(REQUEUE_PAUSE)
+    consumer.channel.basic_nack(tag, requeue=True)
 
 
 def _handle_batch(consumer: _Consumer, registry: TaskRegistry, batch: list[tuple[int, bytes]]) -> None:
     channel = consumer.channel
-    groups: dict[str, list[tuple[int, dict[str, Any]]]] = {}
+    groups: dict[str, list[tuple[int, dict[str, Any], int]]] = {}
     for tag, body in batch:
         read = _read(channel, tag, body)
         if read is not None:
-            groups.setdefault(read[0], []).append((tag, read[1]))
+            groups.setdefault(read[0], []).append((tag, read[1], read[2]))
     for topic, messages in groups.items():
         try:
-            consumer.run(registry.handle_many, topic, [payload for _, payload in messages])
-        except Exception:
+            consumer.run(registry.handle_many, topic, [payload for _, payload, _ in messages])
+        except Exception as exc:
             if len(messages) > 1:
                 log.warning("a batch of %d %s messages failed; retrying them one by one", len(messages), topic)
-                for tag, payload in messages:
-                    _handle_one(consumer, registry, topic, tag, payload)
+                for tag, payload, retry in messages:
+                    _handle_one(consumer, registry, topic, tag, payload, retry)
             else:
-                channel.basic_nack(messages[0][0], requeue=True)
+                tag, payload, retry = messages[0]
+                _failed(consumer, registry, tag, [(topic, payload, retry, exc)])
             continue
-        for tag, _ in messages:
+        for tag, _, _ in messages:
             channel.basic_ack(tag)
 
 
-def _handle_one(consumer: _Consumer, registry: TaskRegistry, topic: str, tag: int, payload: dict[str, Any]) -> None:
-    """Handle one message; acknowledge it after its handlers succeeded, else requeue it."""
-    channel = consumer.channel
+def _handle_one(consumer: _Consumer, registry: TaskRegistry, topic: str, tag: int, payload: dict[str, Any],
+                retry: int = 0) -> None:
+    """Handle one message; acknowledge it after its handlers succeeded, or once its failure is recorded."""
     try:
         consumer.run(registry.handle, topic, payload)
-    except Exception:
-        log.exception("task %s failed; requeueing", topic)
-        channel.basic_nack(tag, requeue=True)
+    except Exception as exc:
+        log.exception("task %s failed", topic)
+        _failed(consumer, registry, tag, [(topic, payload, retry, exc)])
         return
-    channel.basic_ack(tag)
+    consumer.channel.basic_ack(tag)

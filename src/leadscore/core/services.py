@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
+from leadscore.core import retries
 from leadscore.core.cache import Cache, make_cache
 from leadscore.core.config import Settings
 from leadscore.core.dispatcher import OutboxDispatcher
@@ -38,6 +40,8 @@ class Services:
         runtime = Runtime.open(settings, upgrade=upgrade)
         cache = cache or make_cache(runtime.settings.redis_url)
         tasks = TaskRegistry()
+        # Failed work comes back through the outbox after a backoff, then is parked (core.retries).
+        tasks.on_failure = functools.partial(retries.schedule, runtime.sessions, settings=runtime.settings)
         in_process = consume_in_process if consume_in_process is not None else not runtime.settings.broker_url
         task_queue: TaskQueue = (InProcessQueue(tasks) if in_process
                                  else RabbitMQQueue(runtime.settings.broker_url, queue=runtime.settings.queue_name))

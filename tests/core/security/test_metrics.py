@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from leadscore.core import metrics, outbox
-from leadscore.core.database import session_scope
+from leadscore.core.database import session_scope, utcnow
+from leadscore.core.outbox import OutboxMessage
 from tests.core.security.conftest import bearer, serve
 
 SQLITE_ONLY = pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
@@ -59,6 +62,10 @@ def _domain_counters_queue_depth_and_cache(client, runtime):
     with session_scope(runtime.sessions) as session:
         outbox.enqueue(session, "test.nothing", {"n": 1})
         outbox.enqueue(session, "test.nothing", {"n": 2})
+        # Failed work: one waiting for its retry (still queued), one out of retries (parked, not queued).
+        session.add(OutboxMessage(topic="test.nothing", payload={"n": 3}, retry=1,
+                                  available_at=utcnow() + timedelta(hours=1)))
+        session.add(OutboxMessage(topic="test.nothing", payload={"n": 4}, retry=5, failed_at=utcnow()))
     cache = client.app.state.services.cache
     cache.set("metrics-test", {"x": 1})
     cache.get("metrics-test"), cache.get("metrics-test"), cache.get("missing")
@@ -70,7 +77,8 @@ def _domain_counters_queue_depth_and_cache(client, runtime):
     assert delta("leadscore_scores_computed_total") == 5
     assert delta("leadscore_webhook_deliveries_total", outcome="delivered") == 2
     assert delta("leadscore_webhook_deliveries_total", outcome="failed") == 1
-    assert _value(after, "leadscore_queue_depth") == 2
+    assert _value(after, "leadscore_queue_depth") == 3
+    assert _value(after, "leadscore_tasks_retrying") == 1 and _value(after, "leadscore_tasks_parked") == 1
     assert delta("leadscore_cache_hits_total") == 2 and delta("leadscore_cache_misses_total") == 1
     ratio = _value(after, "leadscore_cache_hit_ratio")
     assert ratio == pytest.approx(cache.hits / (cache.hits + cache.misses))
