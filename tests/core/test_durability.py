@@ -1,8 +1,9 @@
 """At-least-once, for real: a `leadscore worker` SIGKILLed mid-batch loses nothing.
 
-Both tests run real processes against PostgreSQL and RabbitMQ (each on its
-own queue): the worker consumes `lead.rescore` messages and its outbox
-dispatcher sweeps rows left behind by a process that died after committing.
+The tests run real processes against PostgreSQL and RabbitMQ (each on its
+own queue): the worker consumes `lead.rescore` messages, its outbox
+dispatcher sweeps rows left behind by a process that died after committing,
+and work that always fails is retried with backoff, then parked.
 """
 
 from __future__ import annotations
@@ -172,3 +173,43 @@ def test_rows_committed_by_a_process_killed_before_dispatch_are_sent_by_the_swee
                   "the dispatcher's sweep to send the orphaned rows")
         finally:
             _stop(worker)
+
+
+def test_a_lead_whose_rescoring_always_fails_is_retried_then_parked_and_holds_back_no_other(world, tmp_path):
+    # Stored before the API refused such times (or by hand): its features overflow, every time.
+    # The worker used to requeue the message at once and take it again, forever.
+    from datetime import UTC, datetime
+
+    runtime = world.runtime
+    good = _new_leads(runtime, 5, "g")
+    with session_scope(runtime.sessions) as session:
+        bad = Lead(dataset="default", external_id="year-2", attributes={}, created_at=datetime(2, 1, 1, tzinfo=UTC))
+        session.add(bad)
+        session.flush()
+        bad_id = bad.id
+    with session_scope(runtime.sessions) as session:
+        _ingest(session, [bad_id, *good])
+    env = {**world.env, "LEADSCORE_TASK_MAX_RETRIES": "2", "LEADSCORE_TASK_RETRY_BASE_SECONDS": "0.2"}
+
+    def rows_for_bad() -> list[OutboxMessage]:
+        with session_scope(runtime.sessions, write=False) as session:
+            rows = [row for row in session.scalars(select(OutboxMessage).where(OutboxMessage.topic == "lead.rescore")
+                                                   .order_by(OutboxMessage.id))
+                    if row.payload.get("lead_id") == bad_id]
+            session.expunge_all()
+        return rows
+
+    with (tmp_path / "worker.log").open("w") as log:
+        worker = _worker(env, log)
+        try:
+            _wait(lambda: _scored(runtime, good) == len(good) and any(r.failed_at for r in rows_for_bad()), 120,
+                  "the good leads to be scored and the bad one's work to be parked")
+            time.sleep(2)  # long past every backoff: nothing more may happen to it
+            assert worker.poll() is None, "the worker died"
+        finally:
+            _stop(worker)
+    rows = rows_for_bad()
+    # Three attempts (the first and two retries), then parked with what went wrong; nothing queued in the broker.
+    assert [(r.retry, r.failed_at is not None) for r in rows] == [(0, False), (1, False), (2, False), (2, True)]
+    assert "OverflowError" in rows[-1].last_error and rows[-1].dispatched_at is None
+    assert waiting(world.queue) == 0
