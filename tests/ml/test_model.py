@@ -215,3 +215,23 @@ def test_progress_callback_and_rules_fallback(data):
     assert res.base_score + sum(res.contributions.values()) == pytest.approx(res.score)
     scored = model.score(small, ix, as_of=AS_OF)
     assert scored["score"].between(0, 100).all()
+
+
+def test_times_outside_64_bit_nanoseconds_score_as_missing_on_every_path(model, data):
+    # A year-2 lead or a year-3000 interaction overflowed the records path's int64 arrays (a 500 from
+    # POST /v1/score, a rescoring that failed on every retry); the DataFrame path coerced them to NaT.
+    from datetime import datetime
+
+    leads, ix, _, _ = data
+    lead = leads.iloc[0].to_dict()
+    happened = ix[ix["lead_id"] == lead["lead_id"]].to_dict("records")
+    assert len(happened) >= 2
+    far = {**lead, "created_at": datetime(2, 1, 1)}
+    far_events = [{**happened[0], "occurred_at": datetime(3000, 1, 1)}, *happened[1:]]
+    missing = {**lead, "created_at": None}
+    missing_events = [{**happened[0], "occurred_at": None}, *happened[1:]]
+    expected = model.score_one(missing, missing_events, as_of=AS_OF)
+    assert model.score_one(far, far_events, as_of=AS_OF).to_dict() == expected.to_dict()
+    owners = [0] * len(far_events)
+    records = model.score_records([far], far_events, owners, as_of=AS_OF)
+    assert records["score"][0] == pytest.approx(expected.score, abs=1e-9)

@@ -187,7 +187,7 @@ def arrays_from_dicts(rows: Sequence[Mapping], plan: InteractionPlan, na: frozen
 
     return InteractionArrays(
         lead=np.zeros(m, dtype=np.int64) if lead is None else np.asarray(lead, dtype=np.int64).reshape(m),
-        t=np.array(_times([r.get("occurred_at") for r in rows], na), dtype=np.int64),
+        t=_time_array([r.get("occurred_at") for r in rows], na),
         type_code=np.array(column("type", lambda v: type_idx.get(_norm_key(v, na), -1)), dtype=np.int64),
         channel_code=np.array(column("channel", lambda v: chan_idx.get(_norm_key(v, na), -1)), dtype=np.int64),
         inbound=np.array(column("direction", lambda v: _direction(v, na)), dtype=np.float64),
@@ -204,6 +204,13 @@ _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
 _MICROSECOND = timedelta(microseconds=1)
 _FLOAT = frozenset({float})
 _FLOAT_NONE = frozenset({float, type(None)})
+
+
+def _time_array(values: list, na: frozenset[str]) -> np.ndarray:
+    try:
+        return np.array(_times(values, na), dtype=np.int64)
+    except OverflowError:  # a time outside 64-bit nanoseconds: to_ns makes it missing (NAT)
+        return np.array([to_ns(v, na) for v in values], dtype=np.int64)
 
 
 def _times(values: list, na: frozenset[str]) -> list[int]:

@@ -21,6 +21,7 @@ import pandas as pd
 from .formatting import FIXED_SPEC, format_many, per_distinct, single_value_field
 
 NAT = np.iinfo(np.int64).min  # int64 nanoseconds sentinel, same as pandas' iNaT
+_NS_MAX = np.iinfo(np.int64).max
 DAY_NS = 86_400 * 10**9
 HOUR_NS = 3_600 * 10**9
 
@@ -300,9 +301,15 @@ def to_ns(v: object, na_values: frozenset[str] = frozenset()) -> int:
         return int(v.value)
     if isinstance(v, datetime):
         if v.tzinfo is not None:
-            v = v.astimezone(timezone.utc).replace(tzinfo=None)
+            try:
+                v = v.astimezone(timezone.utc).replace(tzinfo=None)
+            except OverflowError:  # year 1 or 9999 shifted past datetime's range
+                return NAT
         delta = v - _EPOCH
-        return (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        ns = (delta.days * 86_400 + delta.seconds) * 10**9 + delta.microseconds * 1000
+        # Outside what 64-bit nanoseconds hold (before 1677 or after 2262): missing, as pandas'
+        # coerce makes it on the DataFrame path; the number overflowed the arrays (a 500).
+        return ns if NAT < ns <= _NS_MAX else NAT
     if isinstance(v, np.datetime64):
         return NAT if np.isnat(v) else int(v.astype("datetime64[ns]").astype(np.int64))
     if isinstance(v, str):
