@@ -176,14 +176,21 @@ def test_rows_committed_by_a_process_killed_before_dispatch_are_sent_by_the_swee
 
 
 def test_a_lead_whose_rescoring_always_fails_is_retried_then_parked_and_holds_back_no_other(world, tmp_path):
-    # Stored before the API refused such times (or by hand): its features overflow, every time.
-    # The worker used to requeue the message at once and take it again, forever.
-    from datetime import UTC, datetime
+    # Its dataset's champion cannot be loaded (a corrupt artifact), so its rescoring raises, every
+    # time. The worker used to requeue the message at once and take it again, forever.
+    from leadscore.registry import service as registry
+    from leadscore.registry.artifacts import Artifact
 
     runtime = world.runtime
     good = _new_leads(runtime, 5, "g")
     with session_scope(runtime.sessions) as session:
-        bad = Lead(dataset="default", external_id="year-2", attributes={}, created_at=datetime(2, 1, 1, tzinfo=UTC))
+        version = registry.register(
+            session, model=Artifact(model=None), kind="conversion", dataset="broken", algorithm="rules",
+            metrics={}, features=[], params={}, library_versions={}, data_fingerprint=None, data_start=None,
+            data_end=None, n_train=0, n_valid=0, n_positive=0)
+        version.artifact = b"not a model"
+        registry.promote(session, version.id, actor="test")
+        bad = Lead(dataset="broken", external_id="b1", attributes={})
         session.add(bad)
         session.flush()
         bad_id = bad.id
@@ -211,5 +218,5 @@ def test_a_lead_whose_rescoring_always_fails_is_retried_then_parked_and_holds_ba
     rows = rows_for_bad()
     # Three attempts (the first and two retries), then parked with what went wrong; nothing queued in the broker.
     assert [(r.retry, r.failed_at is not None) for r in rows] == [(0, False), (1, False), (2, False), (2, True)]
-    assert "OverflowError" in rows[-1].last_error and rows[-1].dispatched_at is None
-    assert waiting(world.queue) == 0
+    assert "UnpicklingError" in rows[-1].last_error and rows[-1].dispatched_at is None
+    assert waiting(world.queue) == 0 and _scored(runtime, [bad_id]) == 0
