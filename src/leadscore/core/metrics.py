@@ -44,7 +44,6 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -167,13 +166,10 @@ class _ScrapeCollector(Collector):
     def _queue_depth(services: Any) -> tuple[int, int, int] | None:
         """(outbox rows not dispatched and not parked, those of them waiting for a retry, parked rows)."""
         from leadscore.core import retries
-        from leadscore.core.outbox import OutboxMessage
 
         try:
             with services.runtime.sessions() as session:
-                depth = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-                    OutboxMessage.dispatched_at.is_(None), OutboxMessage.failed_at.is_(None)))
-                return (int(depth or 0), *retries.counts(session))
+                return retries.queue_counts(session)
         except Exception:  # a scrape must not fail because the database blinked
             log.warning("queue depth unavailable", exc_info=True)
             return None

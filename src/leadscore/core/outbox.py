@@ -40,6 +40,14 @@ class OutboxMessage(Base):
     failed_at: Mapped[datetime | None]
 
 
+ERROR_LIMIT = 2000  # characters of ``last_error`` kept
+
+
+def error_text(error: BaseException) -> str:
+    """What ``last_error`` records of an exception."""
+    return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
+
+
 def enqueue(session: Session, topic: str, payload: dict[str, Any]) -> OutboxMessage:
     message = OutboxMessage(topic=topic, payload=payload)
     session.add(message)

@@ -23,7 +23,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.database import session_scope, utcnow
-from leadscore.core.outbox import OutboxMessage
+from leadscore.core.outbox import OutboxMessage, error_text
 from leadscore.core.write_lock import background_writer
 
 if TYPE_CHECKING:
@@ -260,7 +260,8 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     # select below answers the same question: one transaction per wake instead of two (a
     # worker wakes several times per event; these checks were its most frequent statement).
     bind = sessions.kw.get("bind")
-    if bind is None or bind.dialect.name != "postgresql":
+    postgresql = bind is not None and bind.dialect.name == "postgresql"
+    if not postgresql:
         with session_scope(sessions, write=False) as session:
             pending = session.scalar(select(OutboxMessage.id).where(undelivered).limit(1))
         if pending is None:
@@ -274,7 +275,7 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
-        if session.get_bind().dialect.name == "postgresql":
+        if postgresql:
             query = query.with_for_update(skip_locked=True)
         marked: list[int] = []
         for message in session.scalars(query):
@@ -288,7 +289,7 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
                                    retry=message.retry)
             except Exception as exc:
                 message.attempts += 1
-                message.last_error = f"{type(exc).__name__}: {exc}"[:2000]
+                message.last_error = error_text(exc)
                 break  # the broker is unhealthy: keep order, try again on the next tick
             message.dispatched_at = utcnow()
             message.attempts += 1

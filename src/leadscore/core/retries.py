@@ -19,16 +19,15 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from leadscore.core.config import Settings
 from leadscore.core.database import session_scope, utcnow
-from leadscore.core.outbox import OutboxMessage
+from leadscore.core.outbox import OutboxMessage, error_text
 
 log = logging.getLogger(__name__)
 
-ERROR_LIMIT = 2000
 # (topic, payload, the failed attempt's retry number, what it raised)
 Failure = tuple[str, dict[str, Any], int, BaseException]
 
@@ -37,10 +36,6 @@ def delay(retry: int, base: float, rng: random.Random | None = None) -> float:
     """Seconds before retry ``retry`` (1, 2, ...): base * 5**(retry-1), +/- a fifth so that work
     which failed together (a database outage) does not all come back in the same second."""
     return base * 5 ** (retry - 1) * (rng or random).uniform(0.8, 1.2)
-
-
-def describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"[:ERROR_LIMIT]
 
 
 def schedule(sessions: sessionmaker[Session], failures: Sequence[Failure], *, settings: Settings,
@@ -55,7 +50,7 @@ def schedule(sessions: sessionmaker[Session], failures: Sequence[Failure], *, se
     parked = 0
     with session_scope(sessions) as session:
         for topic, payload, retry, error in failures:
-            row = OutboxMessage(topic=topic, payload=payload, last_error=describe(error))
+            row = OutboxMessage(topic=topic, payload=payload, last_error=error_text(error))
             if retry >= settings.task_max_retries:
                 row.retry, row.failed_at = retry, now
                 parked += 1
@@ -70,15 +65,20 @@ def schedule(sessions: sessionmaker[Session], failures: Sequence[Failure], *, se
     return parked
 
 
+# Parked rows are never dispatched: asking for that too lets the index on (dispatched_at, id)
+# find them among the few undispatched rows, not in the whole outbox.
+_PARKED = OutboxMessage.dispatched_at.is_(None) & OutboxMessage.failed_at.is_not(None)
+
+
 def parked(session: Session, *, limit: int = 100) -> list[OutboxMessage]:
     """Parked rows, oldest first."""
-    query = select(OutboxMessage).where(OutboxMessage.failed_at.is_not(None)).order_by(OutboxMessage.id)
+    query = select(OutboxMessage).where(_PARKED).order_by(OutboxMessage.id)
     return list(session.scalars(query.limit(limit)))
 
 
 def replay(session: Session, ids: Sequence[int] | None = None) -> int:
     """Make parked rows (these, or all) due now, with their retries counted afresh; returns how many."""
-    statement = (update(OutboxMessage).where(OutboxMessage.failed_at.is_not(None))
+    statement = (update(OutboxMessage).where(_PARKED)
                  .values(failed_at=None, available_at=None, retry=0)
                  .execution_options(synchronize_session=False))
     if ids is not None:
@@ -86,9 +86,19 @@ def replay(session: Session, ids: Sequence[int] | None = None) -> int:
     return session.execute(statement).rowcount
 
 
+def queue_counts(session: Session) -> tuple[int, int, int]:
+    """(rows to dispatch, those of them waiting for a retry, parked rows): one query over the
+    undispatched rows, through the index on (dispatched_at, id)."""
+    is_parked = OutboxMessage.failed_at.is_not(None)
+    total, stuck, retrying = session.execute(
+        select(func.count(), func.sum(case((is_parked, 1), else_=0)),
+               func.sum(case((~is_parked & (OutboxMessage.retry > 0), 1), else_=0)))
+        .where(OutboxMessage.dispatched_at.is_(None))).one()
+    total, stuck, retrying = int(total or 0), int(stuck or 0), int(retrying or 0)
+    return total - stuck, retrying, stuck
+
+
 def counts(session: Session) -> tuple[int, int]:
     """(rows waiting for a retry, parked rows)."""
-    waiting = session.scalar(select(func.count()).select_from(OutboxMessage).where(
-        OutboxMessage.dispatched_at.is_(None), OutboxMessage.failed_at.is_(None), OutboxMessage.retry > 0))
-    stuck = session.scalar(select(func.count()).select_from(OutboxMessage).where(OutboxMessage.failed_at.is_not(None)))
-    return int(waiting or 0), int(stuck or 0)
+    _, retrying, stuck = queue_counts(session)
+    return retrying, stuck
