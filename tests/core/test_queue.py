@@ -1,8 +1,6 @@
 from __future__ import annotations
 
 import threading
-import uuid
-from collections.abc import Iterator
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +11,7 @@ from leadscore.core.outbox import OutboxMessage
 from leadscore.core.queue import InProcessQueue, TaskRegistry, deferred_queue, dispatch_outbox
 from leadscore.core.rabbitmq import RabbitMQQueue, consume_batches, consume_rabbitmq
 from leadscore.core.runtime import Runtime
-from tests.support.broker import BROKER, broker_answers, waiting
+from tests.support.broker import BROKER, waiting
 
 
 @pytest.fixture
@@ -21,22 +19,6 @@ def runtime(fresh_database):
     runtime = Runtime.open(fresh_database)
     yield runtime
     runtime.close()
-
-
-@pytest.fixture
-def broker_queue() -> Iterator[str]:
-    """A fresh queue name on the test broker; it and its deferred twin are deleted afterwards."""
-    if not broker_answers():
-        pytest.skip("RabbitMQ is not reachable")
-    import pika
-
-    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
-    yield queue
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    channel = connection.channel()
-    channel.queue_delete(queue)
-    channel.queue_delete(deferred_queue(queue))
-    connection.close()
 
 
 def test_outbox_rows_are_sent_once_after_commit(runtime):

@@ -5,8 +5,6 @@ from __future__ import annotations
 import functools
 import threading
 import time
-import uuid
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -17,10 +15,10 @@ from leadscore.cli import app
 from leadscore.core import outbox, retries
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.outbox import OutboxMessage
-from leadscore.core.queue import InProcessQueue, TaskRegistry, deferred_queue, dispatch_outbox
+from leadscore.core.queue import InProcessQueue, TaskRegistry, dispatch_outbox
 from leadscore.core.rabbitmq import RabbitMQQueue, consume_rabbitmq
 from leadscore.core.runtime import Runtime
-from tests.support.broker import BROKER, broker_answers, waiting
+from tests.support.broker import BROKER, waiting
 
 
 @pytest.fixture
@@ -139,21 +137,6 @@ def test_the_services_of_every_process_retry_failed_work(services):
     services.queue.join()
     with session_scope(services.runtime.sessions, write=False) as session:
         assert retries.counts(session) == (1, 0)
-
-
-@pytest.fixture
-def broker_queue() -> Iterator[str]:
-    if not broker_answers():
-        pytest.skip("RabbitMQ is not reachable")
-    import pika
-
-    queue = f"leadscore.test.{uuid.uuid4().hex[:8]}"
-    yield queue
-    connection = pika.BlockingConnection(pika.URLParameters(BROKER))
-    channel = connection.channel()
-    channel.queue_delete(queue)
-    channel.queue_delete(deferred_queue(queue))
-    connection.close()
 
 
 def _consume(registry: TaskRegistry, queue: str, seconds: float) -> None:
