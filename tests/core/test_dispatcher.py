@@ -202,3 +202,41 @@ def test_forwarded_commits_go_to_the_other_process_until_it_fails_and_it_marks_t
         task_queue.close()
         helper_queue.close()
         other.close()
+
+
+def test_the_loop_stops_at_a_short_batch_where_a_drain_confirms_the_outbox_is_empty(runtime):
+    from sqlalchemy import event
+
+    task_queue, seen, _ = _recording_queue()
+    dispatcher = OutboxDispatcher(runtime.sessions, task_queue)
+    dispatcher.batch = 2
+    reads: list[str] = []
+    here = threading.get_ident()
+
+    def count(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
+        # This thread's reads of the outbox: the dispatch transactions drain runs.
+        if threading.get_ident() == here and statement.lstrip().upper().startswith("SELECT") \
+                and "FROM outbox" in statement:
+            reads.append(statement)
+
+    event.listen(runtime.engine, "before_cursor_execute", count)
+    try:
+        for rows in ([1, 2, 3], [4]):
+            with session_scope(runtime.sessions) as session:
+                for lead_id in rows:
+                    outbox.enqueue(session, "lead.rescore", {"lead_id": lead_id})
+            reads.clear()
+            if rows == [1, 2, 3]:
+                # A full batch may have left more: the loop reads on; a short one ends the wake.
+                assert dispatcher.drain(until_empty=False) == 3
+                per_batch = 1 if runtime.engine.dialect.name == "postgresql" else 2  # SQLite checks first
+                assert len(reads) == 2 * per_batch
+            else:
+                assert dispatcher.drain() == 1
+                # The drain reads once more and finds nothing (on SQLite the plain check says so).
+                assert len(reads) == 2 if runtime.engine.dialect.name == "postgresql" else 3
+        task_queue.join()
+        assert seen == [{"lead_id": n} for n in (1, 2, 3, 4)]
+    finally:
+        event.remove(runtime.engine, "before_cursor_execute", count)
+        task_queue.close()

@@ -53,6 +53,8 @@ LISTEN_SLICE = 0.25
 LISTEN_RETRY = 10.0
 # In hand-off mode, rows younger than this are left to the transaction that wrote them.
 HAND_OFF_GRACE = 2.0
+# Outbox rows per dispatch transaction.
+DISPATCH_BATCH = 500
 
 
 class OutboxDispatcher:
@@ -61,6 +63,7 @@ class OutboxDispatcher:
         self.task_queue = task_queue
         self.interval = interval
         self.older_than: float | None = None
+        self.batch = DISPATCH_BATCH  # rows per dispatch transaction
         self.listen_url: str | None = None
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -142,11 +145,19 @@ class OutboxDispatcher:
         if self._handed is None:  # handing off, the commit itself has queued its rows
             self._wake.set()
 
-    def drain(self, older_than: float | None = None) -> int:
-        """Dispatch until the outbox is empty (commands and tests; the loop passes ``older_than``)."""
+    def drain(self, older_than: float | None = None, *, until_empty: bool = True) -> int:
+        """Dispatch until the outbox is empty (commands and tests; the loop passes ``older_than``).
+
+        The loop stops at a batch shorter than a full one instead (``until_empty=False``): a
+        commit after its read wakes it again (NOTIFY or a local notify), so the empty read that
+        would confirm it was one more transaction per wake, several per event on a worker.
+        """
         total = 0
-        while sent := dispatch_outbox(self.sessions, self.task_queue, older_than=older_than, handed=self._handed):
+        while sent := dispatch_outbox(self.sessions, self.task_queue, limit=self.batch,
+                                      older_than=older_than, handed=self._handed):
             total += sent
+            if not until_empty and sent < self.batch:
+                break
         return total
 
     def start(self) -> None:
@@ -169,7 +180,7 @@ class OutboxDispatcher:
                 try:
                     # While forwarding, only rows handed here before it began are left to mark.
                     if self._forward is None or self._handed:
-                        self.drain(self.older_than)
+                        self.drain(self.older_than, until_empty=False)
                 except Exception:  # database or broker hiccup: the next sweep retries
                     log.exception("outbox dispatch failed")
                 self._wait()

@@ -247,14 +247,18 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     dispatchers run side by side. ``older_than`` (seconds) leaves younger rows
     to another dispatcher: a fallback sweep. Rows in ``handed`` were given to the
     queue already (``OutboxDispatcher.hand_off_commits``): they are only marked.
+
+    Plain statements, not ORM objects, and one UPDATE marks the batch: a worker runs this
+    several times per event, and loading and flushing each row through the ORM was most of
+    the dispatcher's time there (py-spy of ``leadscore worker`` under benchmarks/run_api.py).
     """
-    sent = 0
     now = utcnow()
+    table = OutboxMessage.__table__
     # Not parked, and due: a retry of failed work waits out its backoff (core.retries).
-    undelivered = (OutboxMessage.dispatched_at.is_(None) & OutboxMessage.failed_at.is_(None)
-                   & (OutboxMessage.available_at.is_(None) | (OutboxMessage.available_at <= now)))
+    undelivered = (table.c.dispatched_at.is_(None) & table.c.failed_at.is_(None)
+                   & (table.c.available_at.is_(None) | (table.c.available_at <= now)))
     if older_than is not None:
-        undelivered = undelivered & (OutboxMessage.created_at < now - timedelta(seconds=older_than))
+        undelivered = undelivered & (table.c.created_at < now - timedelta(seconds=older_than))
     # Most ticks find nothing: on SQLite, check with a plain read first, so an idle dispatcher
     # never queues for the single write lock. PostgreSQL has no such lock, and the locking
     # select below answers the same question: one transaction per wake instead of two (a
@@ -263,40 +267,32 @@ def dispatch_outbox(sessions: sessionmaker[Session], task_queue: TaskQueue, *, l
     postgresql = bind is not None and bind.dialect.name == "postgresql"
     if not postgresql:
         with session_scope(sessions, write=False) as session:
-            pending = session.scalar(select(OutboxMessage.id).where(undelivered).limit(1))
+            pending = session.scalar(select(table.c.id).where(undelivered).limit(1))
         if pending is None:
             return 0
     # A write transaction from the start: marking rows sent must not fail on SQLite
     # because a handler committed while we were publishing.
     with session_scope(sessions) as session:
-        query = (
-            select(OutboxMessage)
-            .where(undelivered)
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
+        query = (select(table.c.id, table.c.topic, table.c.payload, table.c.retry)
+                 .where(undelivered).order_by(table.c.id).limit(limit))
         if postgresql:
             query = query.with_for_update(skip_locked=True)
-        marked: list[int] = []
-        for message in session.scalars(query):
-            if handed is not None and message.id in handed:
-                message.dispatched_at = utcnow()
-                message.attempts += 1
-                marked.append(message.id)
-                continue
-            try:
-                task_queue.publish(message.topic, message.payload, message_id=f"outbox-{message.id}",
-                                   retry=message.retry)
-            except Exception as exc:
-                message.attempts += 1
-                message.last_error = error_text(exc)
-                break  # the broker is unhealthy: keep order, try again on the next tick
-            message.dispatched_at = utcnow()
-            message.attempts += 1
-            sent += 1
+        sent: list[int] = []
+        for row in session.execute(query).all():
+            if handed is None or row.id not in handed:
+                try:
+                    task_queue.publish(row.topic, row.payload, message_id=f"outbox-{row.id}", retry=row.retry)
+                except Exception as exc:
+                    session.execute(update(table).where(table.c.id == row.id)
+                                    .values(attempts=table.c.attempts + 1, last_error=error_text(exc)))
+                    break  # the broker is unhealthy: keep order, try again on the next tick
+            sent.append(row.id)
+        if sent:
+            session.execute(update(table).where(table.c.id.in_(sent))
+                            .values(dispatched_at=utcnow(), attempts=table.c.attempts + 1))
     if handed is not None:
-        handed.difference_update(marked)  # committed: marked for good
-    return sent + len(marked)
+        handed.difference_update(sent)  # committed: marked for good
+    return len(sent)
 
 
 def mark_dispatched(sessions: sessionmaker[Session], ids: set[int]) -> int:
