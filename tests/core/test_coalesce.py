@@ -109,3 +109,32 @@ def test_each_event_loop_has_its_own_batches():
     two = asyncio.run(coalescer.submit("b"))
     assert one[0] == "a" and two[0] == "b"
     assert len(coalescer._states) == 1  # the closed loop's state was dropped
+
+
+def test_a_turn_coalescer_runs_the_items_of_one_loop_turn_together():
+    from leadscore.core.coalesce import TurnCoalescer
+
+    runs: list[list[int]] = []
+
+    def run(items):
+        runs.append(list(items))
+        if 13 in items:
+            raise ValueError("unlucky batch")
+        return [item * 10 for item in items]
+
+    coalescer = TurnCoalescer(run)
+
+    async def submit(item):  # as a request does: from its own task, at its own await
+        return await coalescer.submit(item)
+
+    async def main():
+        first = await asyncio.gather(*(submit(i) for i in range(5)))
+        second = await submit(7)  # a later turn: a batch of its own
+        failed = await asyncio.gather(submit(12), submit(13), return_exceptions=True)
+        after = await submit(14)
+        return first, second, failed, after
+
+    first, second, failed, after = asyncio.run(main())
+    assert first == [0, 10, 20, 30, 40] and second == 70 and after == 140
+    assert [type(result) for result in failed] == [ValueError, ValueError]  # the batch's error, both
+    assert runs == [[0, 1, 2, 3, 4], [7], [12, 13], [14]]

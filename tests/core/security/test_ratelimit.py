@@ -222,3 +222,37 @@ def test_a_refusal_never_says_it_resets_now():
     item = parse("2/minute")
     assert _decision(item, False, WindowStats(time.time() - 0.5, 0)).reset_seconds == 1
     assert _decision(item, True, WindowStats(time.time() - 0.5, 2)).reset_seconds == 0
+
+
+def test_in_process_limiter_counts_the_hits_of_one_loop_turn_together_as_single_hits_would():
+    import asyncio
+
+    limiter = RateLimiter(None)
+    counted: list[int] = []
+    hit = limiter.strategy.hit
+
+    def counting_hit(item, identity, cost=1):  # noqa: ANN001
+        counted.append(cost)
+        return hit(item, identity, cost=cost)
+
+    limiter.strategy.hit = counting_hit
+
+    async def burst():
+        first = await asyncio.gather(*(limiter.ahit("k2", "5/minute") for _ in range(8)))
+        other = await asyncio.gather(*(limiter.ahit("k3", "5/minute") for _ in range(3)))
+        alone = await limiter.ahit("k4", "2/minute")
+        return first, other, alone
+
+    try:
+        decisions, other, alone = asyncio.run(burst())
+        # The 8 together do not fit: the first 5 are admitted and the rest refused, with the
+        # headers 8 single hits in a row would give.
+        assert [d.allowed for d in decisions] == [True] * 5 + [False] * 3
+        assert [d.remaining for d in decisions] == [4, 3, 2, 1, 0, 0, 0, 0]
+        assert all(int(d.headers()["Retry-After"]) >= 1 for d in decisions[5:])
+        assert [d.remaining for d in other] == [4, 3, 2]  # another key, its own allowance
+        assert alone.allowed and alone.remaining == 1
+        assert counted == [8, 5, 3, 1]  # a hit per key and turn (8 refused whole, then the 5 that fit)
+        assert not limiter.hit("k2", "5/minute").allowed
+    finally:
+        limiter.close()
