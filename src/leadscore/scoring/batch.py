@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadscore.core import metrics, outbox
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.errors import LeadscoreError
+from leadscore.core.types import EARLIEST_EVENT, EVENT_RANGE, LATEST_EVENT
 from leadscore.insights import predictions
 from leadscore.insights.tasks import request_refresh
 from leadscore.interactions.frames import interactions_frame
@@ -253,9 +254,25 @@ def score_file(
     chunk: int = 50_000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Score every row of a CSV / JSON Lines file into ``out`` (CSV); nothing is stored."""
+    """Score every row of a CSV / JSON Lines file into ``out`` (CSV); nothing is stored.
+
+    ``out`` appears only complete: it is written beside, under a ``.part`` name, and put in
+    place at the end, so a file that fails half-way (a row with an unreadable ``created_at``)
+    leaves an earlier ``out`` as it was.
+    """
     if not path.is_file():
         raise LeadscoreError(f"{path}: no such file")
+    partial = out.with_name(out.name + ".part")
+    try:
+        written = _score_into(path, partial, model, id_column, chunk, progress)
+        partial.replace(out)
+    finally:
+        partial.unlink(missing_ok=True)
+    return written
+
+
+def _score_into(path: Path, out: Path, model: Any, id_column: str | None, chunk: int,
+                progress: Callable[[int], None] | None) -> int:
     written = 0
     with out.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle)
@@ -268,7 +285,7 @@ def score_file(
             leads = frame.copy()
             leads.insert(0, "lead_id", np.arange(written, written + len(frame)))
             if "created_at" in leads:
-                leads["created_at"] = pd.to_datetime(leads["created_at"], errors="coerce", utc=True).dt.tz_localize(None)
+                leads["created_at"] = _created_at(leads["created_at"], path, first_row=written + 1)
             scored = model.score(leads, None, as_of=_now_naive())
             writer.writerows(zip(
                 range(written + 1, written + len(frame) + 1), ids,
@@ -283,6 +300,52 @@ def score_file(
             if progress:
                 progress(written)
     return written
+
+
+_EARLIEST = pd.Timestamp(EARLIEST_EVENT)
+_LATEST = pd.Timestamp(LATEST_EVENT)
+
+
+def _created_at(values: pd.Series, path: Path, *, first_row: int) -> pd.Series:
+    """A file's ``created_at`` column as naive UTC times, empty cells missing.
+
+    A value that is not a date-time, or lies outside the range the models read, stops the file
+    with its row (as the output numbers them) and why, as an import reports it: coercing it to
+    "missing" scored the lead as if its age were unknown without a word. ISO 8601 is read in one
+    pass; what it misses (another format than the column's first) is read value by value.
+    """
+    if pd.api.types.is_datetime64_any_dtype(values):  # read as dates already (pandas < 3 reading JSON)
+        present = values.notna()
+        times = pd.Series(list(pd.to_datetime(values, utc=True)), index=values.index, dtype=object)
+    else:
+        present = values.map(_given)
+        text = values.where(present & values.map(lambda v: isinstance(v, str)))
+        parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
+        missed = text.notna() & parsed.isna()
+        if missed.any():
+            parsed = parsed.astype(object)
+            parsed[missed] = list(pd.to_datetime(text[missed], errors="coerce", utc=True, format="mixed"))
+        times = pd.Series(list(parsed), index=values.index, dtype=object)
+    for position in np.flatnonzero(present.to_numpy()):
+        value, time = values.iloc[position], times.iloc[position]
+        if time is None or time is pd.NaT or pd.isna(time):
+            reason = (f"{value!r} is not a date-time (e.g. 2024-01-31T09:30:00Z)" if isinstance(value, str)
+                      else "must be an ISO 8601 date-time string, e.g. 2024-01-31T09:30:00Z")
+        elif not _EARLIEST <= time < _LATEST:
+            reason = f"{str(value)!r} is not {EVENT_RANGE}"
+        else:
+            continue
+        raise LeadscoreError(f"{path}: row {first_row + position}, created_at: {reason}")
+    return pd.to_datetime(times, utc=True).dt.tz_localize(None)
+
+
+def _given(value: Any) -> bool:
+    """False for an empty cell: None, NaN or NA, or blank text."""
+    if isinstance(value, str):
+        return bool(value.strip())
+    if isinstance(value, (list, dict)):
+        return True  # given, and refused as not a date-time string
+    return not (value is None or pd.isna(value))
 
 
 def _sentence_lists(reasons: pd.Series) -> list[str]:
