@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from leadscore.core import metrics, outbox
 from leadscore.core.database import session_scope, utcnow
 from leadscore.core.errors import LeadscoreError
-from leadscore.core.types import EARLIEST_EVENT, EVENT_RANGE, LATEST_EVENT
+from leadscore.core.types import EVENT_RANGE, check_event_time
 from leadscore.insights import predictions
 from leadscore.insights.tasks import request_refresh
 from leadscore.interactions.frames import interactions_frame
@@ -302,10 +302,6 @@ def _score_into(path: Path, out: Path, model: Any, id_column: str | None, chunk:
     return written
 
 
-_EARLIEST = pd.Timestamp(EARLIEST_EVENT)
-_LATEST = pd.Timestamp(LATEST_EVENT)
-
-
 def _created_at(values: pd.Series, path: Path, *, first_row: int) -> pd.Series:
     """A file's ``created_at`` column as naive UTC times, empty cells missing.
 
@@ -328,13 +324,15 @@ def _created_at(values: pd.Series, path: Path, *, first_row: int) -> pd.Series:
         times = pd.Series(list(parsed), index=values.index, dtype=object)
     for position in np.flatnonzero(present.to_numpy()):
         value, time = values.iloc[position], times.iloc[position]
-        if time is None or time is pd.NaT or pd.isna(time):
+        if pd.isna(time):
             reason = (f"{value!r} is not a date-time (e.g. 2024-01-31T09:30:00Z)" if isinstance(value, str)
                       else "must be an ISO 8601 date-time string, e.g. 2024-01-31T09:30:00Z")
-        elif not _EARLIEST <= time < _LATEST:
-            reason = f"{str(value)!r} is not {EVENT_RANGE}"
         else:
-            continue
+            try:
+                check_event_time(time)  # the range the API and imports hold times to
+                continue
+            except ValueError:
+                reason = f"{str(value)!r} is not {EVENT_RANGE}"
         raise LeadscoreError(f"{path}: row {first_row + position}, created_at: {reason}")
     return pd.to_datetime(times, utc=True).dt.tz_localize(None)
 
