@@ -104,17 +104,15 @@ def test_a_body_the_helper_declines_is_answered_by_the_route(api, champion, answ
 
 
 def test_answer_bodies_scores_as_of_the_given_time(api, champion):  # noqa: F811
-    from pydantic import TypeAdapter
-
-    from leadscore.scoring.schemas import ScoreRequest
     from leadscore.scoring.model_cache import ModelCache
+    from leadscore.scoring.request_reader import RequestReader
 
     services = api.client.app.state.services
     body = json.dumps(BODY).encode()
-    answers, scored = offload.answer_bodies([body, b"[]", body], TypeAdapter(ScoreRequest), ModelCache(),
+    answers, scored = offload.answer_bodies([body, b"[]", body], RequestReader(), ModelCache(),
                                             services.runtime.sessions, NOW)
     assert scored == 4 and answers[1] is None and answers[0] == answers[2]
-    later, _ = offload.answer_bodies([body], TypeAdapter(ScoreRequest), ModelCache(), services.runtime.sessions,
+    later, _ = offload.answer_bodies([body], RequestReader(), ModelCache(), services.runtime.sessions,
                                      datetime(2026, 6, 1, tzinfo=UTC))
     assert json.loads(later[0])["results"][0]["ref"] == "a"
     assert stateless.utcnow() == NOW  # the fixture's clock, which the parent sends with each batch

@@ -139,17 +139,15 @@ class ScoringProcess:
 
 def child_main(sock: socket.socket, settings: Settings) -> None:
     """The child: read batches of bodies, answer each with a response body or None."""
-    from pydantic import TypeAdapter
-
     from leadscore.core import gc_tuning
     from leadscore.core.runtime import Runtime
     from leadscore.scoring.model_cache import ModelCache
-    from leadscore.scoring.schemas import ScoreRequest
+    from leadscore.scoring.request_reader import RequestReader
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the API shuts us down
     runtime = Runtime.open(settings, upgrade=False)
     models = ModelCache()
-    adapter = TypeAdapter(ScoreRequest)
+    reader = RequestReader()
     stream = sock.makefile("rwb")
     models.preload(runtime.sessions)  # until "ready", the API scores in-process
     gc_tuning.tune_for_serving()
@@ -160,7 +158,7 @@ def child_main(sock: socket.socket, settings: Settings) -> None:
                 batch_id, now, bodies = read_frame(stream)
             except EOFError:
                 return  # the API closed its end
-            answers, scored = answer_bodies(bodies, adapter, models, runtime.sessions, now)
+            answers, scored = answer_bodies(bodies, reader, models, runtime.sessions, now)
             _send(stream, (batch_id, answers, scored))
     except (BrokenPipeError, ConnectionError):
         return
@@ -173,10 +171,10 @@ def _send(stream: Any, message: Any) -> None:
     stream.flush()
 
 
-def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
+def answer_bodies(bodies: list[bytes], reader: Any, models: Any, sessions: Any,
                   now: Any = None) -> tuple[list[bytes | None], int]:
     """Each body's ``POST /v1/score`` response body, or None where the route must answer; and how
-    many leads were scored. Validation as the in-process fast path does it (``validate_json``)."""
+    many leads were scored. Validation as the in-process fast path does it (``RequestReader``)."""
     from pydantic import ValidationError
 
     answers: list[bytes | None] = [None] * len(bodies)
@@ -184,7 +182,7 @@ def answer_bodies(bodies: list[bytes], adapter: Any, models: Any, sessions: Any,
     positions: list[int] = []
     for n, body in enumerate(bodies):
         try:
-            request = adapter.validate_json(body)
+            request = reader.read(body)
             found = models.champion(sessions, request.dataset)
         except (ValueError, ValidationError, RecursionError):
             continue
