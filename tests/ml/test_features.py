@@ -245,3 +245,20 @@ def test_row_order_and_equal_timestamps(rng):
         for i in range(0, len(leads), 5):
             rows = shuffled[shuffled["lead_id"] == leads["lead_id"].iloc[i]].to_dict("records")
             assert_same(batch[i], fb.transform_one(leads.iloc[i].to_dict(), rows, as_of=AS_OF)[0])
+
+
+def test_interaction_times_convert_exactly_as_to_ns():
+    # The one-pass conversion of naive and UTC times (the API's) against the per-value one, either
+    # side of 1970 and at microsecond precision; other zones and mixes take the per-value path.
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from leadscore.ml.features.interaction_inputs import _time_array
+    from leadscore.ml.features.schema import to_ns
+
+    naive = [datetime(1969, 12, 31, 23, 59, 59, 999_999), datetime(1970, 1, 1), datetime(1900, 3, 1, 0, 0, 0, 1),
+             datetime(2026, 11, 29, 13, 5, 7, 123_456), datetime(2149, 12, 31, 23, 59, 59, 999_999)]
+    aware = [v.replace(tzinfo=UTC) for v in naive]
+    shifted = [v.replace(tzinfo=timezone(timedelta(hours=2))) for v in naive]
+    for values in (naive, aware, shifted, naive[:2] + aware[2:]):
+        assert _time_array(values, frozenset()).tolist() == [to_ns(v) for v in values]
+    assert _time_array(aware, frozenset())[3] == 1_795_957_507_123_456_000

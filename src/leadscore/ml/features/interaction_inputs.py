@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -206,7 +206,6 @@ def arrays_from_dicts(rows: Sequence[Mapping], plan: InteractionPlan, na: frozen
 _STR_NONE_FLOAT = frozenset({str, type(None), float})
 _EPOCH = datetime(1970, 1, 1)
 _EPOCH_UTC = datetime(1970, 1, 1, tzinfo=UTC)
-_MICROSECOND = timedelta(microseconds=1)
 _FLOAT = frozenset({float})
 _FLOAT_NONE = frozenset({float, type(None)})
 
@@ -224,10 +223,15 @@ def _times(values: list, na: frozenset[str]) -> list[int]:
     if classes == {pd.Timestamp}:
         return [v.value for v in values]  # .value is UTC nanoseconds, whatever the time zone
     if classes == {datetime}:
-        if all(v.tzinfo is None for v in values):
-            return [(v - _EPOCH) // _MICROSECOND * 1000 for v in values]  # exact, as to_ns
-        if all(v.tzinfo is UTC for v in values):  # validated API input: aware UTC, no conversion needed
-            return [(v - _EPOCH_UTC) // _MICROSECOND * 1000 for v in values]
+        zones = {v.tzinfo for v in values}
+        # Naive, or aware UTC (validated API input): no conversion needed, only the distance from 1970.
+        epoch = _EPOCH if zones == {None} else _EPOCH_UTC if zones == {UTC} else None
+        if epoch is not None:
+            # Exact, as to_ns: a timedelta's days, seconds and microseconds are its whole length. Read
+            # off its fields at under half the cost of dividing it by a microsecond (0.24 against
+            # 0.53 µs a value), and a scoring request carries one time per interaction.
+            deltas = [v - epoch for v in values]
+            return [((d.days * 86_400 + d.seconds) * 1_000_000 + d.microseconds) * 1000 for d in deltas]
     return [to_ns(v, na) for v in values]
 
 
