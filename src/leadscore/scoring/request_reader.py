@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 from pydantic_core import SchemaValidator
 
-from leadscore.core.types import _read_event_time
+from leadscore.core.types import EARLIEST_EVENT, LATEST_EVENT, _read_event_time
 from leadscore.scoring.schemas import ScoreRequest
 
 # Years 1900-2149 are EventTime's range (core.types.EARLIEST_EVENT, LATEST_EVENT); with a UTC
@@ -33,6 +33,9 @@ COMMON_UTC_TIME = (
     r"^(19[0-9]{2}|20[0-9]{2}|21[0-4][0-9])-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}"
     r"(:[0-9]{2}(\.[0-9]{1,6})?)?(Z|\+00:00)?$"
 )
+if (EARLIEST_EVENT, LATEST_EVENT) != (datetime(1900, 1, 1, tzinfo=UTC), datetime(2150, 1, 1, tzinfo=UTC)):
+    # Not an assert (python -O drops those): the pattern would admit times EventTime refuses.
+    raise RuntimeError("core.types' event range moved: update COMMON_UTC_TIME's years to match")
 _TIME_STRING = {"type": "str", "pattern": COMMON_UTC_TIME, "strict": True, "strip_whitespace": False,
                 "to_lower": False, "to_upper": False}
 
